@@ -1,0 +1,54 @@
+/*
+ * config.h - process configuration, read once from the environment.
+ *
+ * Every setting is an environment variable (see the README's configuration
+ * table); spawn-fcgi, the worker and the CLI inherit them from their parent.
+ * Secrets are read from files named by *_FILE variables, never logged.
+ */
+#ifndef DIALFLOW_CONFIG_H
+#define DIALFLOW_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct config {
+	char *database_url;     /* DIALFLOW_DATABASE_URL (required)             */
+	char *db_role;          /* role taken after connect (SET ROLE), may be "" */
+	int db_connect_timeout; /* seconds, DIALFLOW_DB_CONNECT_TIMEOUT (2)     */
+	int db_statement_timeout_ms; /* DIALFLOW_DB_STATEMENT_TIMEOUT_MS (5000) */
+	int db_retry_after;     /* Retry-After seconds on 503 (1)              */
+
+	unsigned char *jwt_secret; /* DIALFLOW_JWT_SECRET_FILE contents (HS256) */
+	size_t jwt_secret_len;
+	char *jwt_kid;         /* DIALFLOW_JWT_KID ("k1")                      */
+	char *jwt_issuer;      /* DIALFLOW_JWT_ISSUER ("dialflow"), "" = unchecked */
+	char *jwt_audience;    /* DIALFLOW_JWT_AUDIENCE ("dialflow-api")        */
+	unsigned char *jwt_pubkey; /* DIALFLOW_JWT_PUBKEY_FILE (PEM), optional  */
+	size_t jwt_pubkey_len;
+	char *jwt_pubkey_alg;  /* DIALFLOW_JWT_PUBKEY_ALG (RS256 | ES256)      */
+	char *jwt_pubkey_kid;  /* DIALFLOW_JWT_PUBKEY_KID ("idp")              */
+	int access_ttl;        /* DIALFLOW_ACCESS_TTL seconds (900)            */
+	int refresh_ttl;       /* DIALFLOW_REFRESH_TTL seconds (30 days)       */
+
+	size_t max_body;       /* DIALFLOW_MAX_BODY bytes (1 MiB)              */
+	char *public_url;      /* DIALFLOW_PUBLIC_URL ("https://localhost:8443") */
+	char *migrations_dir;  /* DIALFLOW_MIGRATIONS_DIR                      */
+
+	int worker_heartbeat_ms;  /* DIALFLOW_WORKER_HEARTBEAT_MS (5000)        */
+	int worker_stale_s;       /* DIALFLOW_WORKER_STALE_S (30)               */
+} config_t;
+
+/*
+ * Fill *cfg from the environment. `role_env`/`role_default` name the
+ * database role variable of this binary (e.g. DIALFLOW_API_DB_ROLE /
+ * "dialflow_app"). Returns 0, or -1 with *err set to a static message.
+ * need_secret: the JWT secret file is required (API and CLI token issue).
+ */
+int config_load(config_t *cfg, const char *role_env, const char *role_default, int need_secret,
+		const char **err);
+void config_free(config_t *cfg);
+
+/* Read a whole small file (<= max bytes) into malloc'd memory; trailing newlines are trimmed. */
+int config_read_file(const char *path, size_t max, unsigned char **out, size_t *len);
+
+#endif
