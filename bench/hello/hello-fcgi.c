@@ -15,8 +15,8 @@ int main(void)
 	while (FCGX_Accept_r(&r) >= 0) {
 		FCGX_FPrintF(r.out,
 			     "Status: 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
-			     "Cache-Control: no-store\r\nContent-Length: %zu\r\n\r\n",
-			     strlen(body));
+			     "Cache-Control: no-store\r\nContent-Length: %d\r\n\r\n",
+			     (int)strlen(body));
 		FCGX_PutStr(body, (int)strlen(body), r.out);
 		FCGX_Finish_r(&r);
 	}

@@ -22,6 +22,12 @@ extern log_level_t log_min_level;
 
 /* Set the minimum level from a name ("debug", "info", "warn", "error"); returns -1 on an unknown name. */
 int log_set_level(const char *name);
+/*
+ * Send log lines to `path` (opened for append, created 0640) instead of the
+ * inherited stderr; spawn-fcgi points its children's stderr at /dev/null.
+ * Returns 0, or -1 leaving stderr as it was.
+ */
+int log_open_file(const char *path);
 /* Set the process-wide prefix fields, e.g. "pid=123". */
 void log_set_process(const char *proc);
 

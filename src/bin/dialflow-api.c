@@ -23,6 +23,8 @@ int main(void)
 
 	snprintf(proc, sizeof(proc), "pid=%d", (int)getpid());
 	log_set_process(proc);
+	if (getenv("DIALFLOW_LOG_FILE") && log_open_file(getenv("DIALFLOW_LOG_FILE")) < 0)
+		log_warn("main", "cannot open DIALFLOW_LOG_FILE, logging to stderr");
 	if (getenv("DIALFLOW_LOG_LEVEL") && log_set_level(getenv("DIALFLOW_LOG_LEVEL")) < 0)
 		log_warn("api", "unknown DIALFLOW_LOG_LEVEL, using info");
 	signal(SIGPIPE, SIG_IGN);

@@ -16,6 +16,8 @@ int main(void)
 
 	snprintf(proc, sizeof(proc), "pid=%d", (int)getpid());
 	log_set_process(proc);
+	if (getenv("DIALFLOW_LOG_FILE") && log_open_file(getenv("DIALFLOW_LOG_FILE")) < 0)
+		log_warn("main", "cannot open DIALFLOW_LOG_FILE, logging to stderr");
 	if (getenv("DIALFLOW_LOG_LEVEL") && log_set_level(getenv("DIALFLOW_LOG_LEVEL")) < 0)
 		log_warn("worker", "unknown DIALFLOW_LOG_LEVEL, using info");
 	if (config_load(&cfg, "DIALFLOW_WORKER_DB_ROLE", "dialflow_worker", 0, &err) < 0) {

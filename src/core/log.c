@@ -3,6 +3,7 @@
  * The line is formatted into a buffer and written with one write(2), so
  * lines of concurrent processes sharing the file never interleave.
  */
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +28,20 @@ int log_set_level(const char *name)
 		}
 	}
 	return -1;
+}
+
+int log_open_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+	if (fd < 0)
+		return -1;
+	if (dup2(fd, STDERR_FILENO) < 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 void log_set_process(const char *proc)

@@ -119,15 +119,28 @@ static int prepare_request(FCGX_Request *fr, http_request_t *req, const config_t
 
 static void write_response(FCGX_Request *fr, http_request_t *req)
 {
-	FCGX_FPrintF(fr->out, "Status: %d %s\r\n", req->status, reason_phrase(req->status));
+	/* Headers are formatted with snprintf: libfcgi's own FCGX_FPrintF does
+	 * not know every C99 conversion (%zu). */
+	char head[4096];
+	size_t n = 0;
+
+#define HEAD(...)                                                                                  \
+	do {                                                                                       \
+		int w_ = snprintf(head + n, sizeof(head) - n, __VA_ARGS__);                        \
+		if (w_ > 0 && (size_t)w_ < sizeof(head) - n)                                       \
+			n += (size_t)w_;                                                           \
+	} while (0)
+	HEAD("Status: %d %s\r\n", req->status, reason_phrase(req->status));
 	if (req->resp_ctype != NULL)
-		FCGX_FPrintF(fr->out, "Content-Type: %s\r\n", req->resp_ctype);
-	FCGX_PutS("Cache-Control: no-store\r\n", fr->out);
-	if (req->request_id != NULL)
-		FCGX_FPrintF(fr->out, "X-Request-Id: %s\r\n", req->request_id);
+		HEAD("Content-Type: %s\r\n", req->resp_ctype);
+	HEAD("Cache-Control: no-store\r\n");
+	if (req->request_id != NULL && strlen(req->request_id) <= 64)
+		HEAD("X-Request-Id: %s\r\n", req->request_id);
 	for (int i = 0; i < req->resp_nheaders; i++)
-		FCGX_FPrintF(fr->out, "%s: %s\r\n", req->resp_hname[i], req->resp_hvalue[i]);
-	FCGX_FPrintF(fr->out, "Content-Length: %zu\r\n\r\n", req->resp_len);
+		HEAD("%s: %s\r\n", req->resp_hname[i], req->resp_hvalue[i]);
+	HEAD("Content-Length: %zu\r\n\r\n", req->resp_len);
+#undef HEAD
+	FCGX_PutStr(head, (int)n, fr->out);
 	if (req->resp_len > 0 && req->method != HTTP_HEAD)
 		FCGX_PutStr(req->resp_body, (int)req->resp_len, fr->out);
 }

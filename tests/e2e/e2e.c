@@ -540,7 +540,11 @@ void e2e_expect_field_error_at(const e2e_resp_t *r, const char *field, const cha
 		if (e2e_jstr(f, "message") == NULL || name == NULL) {
 			fail_resp(r, file, line, "error.fields[%zu] lacks field/message strings", i);
 		}
-		if (strcmp(name, field) == 0) {
+		size_t n = strlen(field);
+
+		/* "enabled_pages[1]" or "user.name" also name the field. */
+		if (strncmp(name, field, n) == 0 &&
+		    (name[n] == '\0' || name[n] == '[' || name[n] == '.')) {
 			return;
 		}
 	}

@@ -37,7 +37,7 @@ typedef struct e2e_header {
 
 /* One HTTP exchange. Free with e2e_resp_free(). */
 typedef struct e2e_resp {
-	char what[160];  /* "METHOD /path" (path cut), for failure messages */
+	char what[256];  /* "METHOD /path" (path cut), for failure messages */
 	long status;     /* HTTP status; 0 when the transfer failed         */
 	int curl_code;   /* CURLE_OK, or why the transfer failed            */
 	char curl_error[CURL_ERROR_SIZE];
@@ -119,7 +119,7 @@ void e2e_expect_error_at(const e2e_resp_t *r, long st, const char *code, const c
 			 int line);
 /* 403 {"error":{"code":"forbidden","reason":reason}}. */
 void e2e_expect_forbidden_at(const e2e_resp_t *r, const char *reason, const char *file, int line);
-/* 400 invalid_input whose "fields" names `field`. */
+/* 400 invalid_input whose "fields" names `field` (or "field[i]", "field.x"). */
 void e2e_expect_field_error_at(const e2e_resp_t *r, const char *field, const char *file, int line);
 /* 400..499 with a JSON body {"error":{"code":string}}. */
 void e2e_expect_4xx_json_at(const e2e_resp_t *r, const char *file, int line);
