@@ -16,7 +16,8 @@
 typedef struct arena arena_t;
 typedef void (*arena_cleanup_fn)(void *data);
 
-/* Create an arena whose first chunk holds at least `first_chunk` bytes. Caller frees with arena_free(). */
+/* Create an arena whose first chunk holds at least `first_chunk` bytes. Caller frees with
+ * arena_free(). */
 arena_t *arena_new(size_t first_chunk);
 /* Run cleanups, release every chunk but the first, and rewind. The arena stays usable. */
 void arena_reset(arena_t *a);

@@ -14,13 +14,13 @@
 #include "dialflow/http.h"
 
 typedef struct audit_event {
-	const char *tag;           /* "AUDIT", "SECURITY", ... (without brackets) */
-	const char *action;        /* "user.create", "tenant.cross_access", ...   */
+	const char *tag;	   /* "AUDIT", "SECURITY", ... (without brackets) */
+	const char *action;	   /* "user.create", "tenant.cross_access", ...   */
 	const char *resource_type; /* "user", "business", ... or NULL            */
-	int64_t resource_id;       /* 0 when none                                */
-	int64_t business_id;       /* tenant the event belongs to, 0 for none    */
-	const char *outcome;       /* "ok", "denied", "failed"                   */
-	json_t *details;           /* borrowed, may be NULL; never secrets       */
+	int64_t resource_id;	   /* 0 when none                                */
+	int64_t business_id;	   /* tenant the event belongs to, 0 for none    */
+	const char *outcome;	   /* "ok", "denied", "failed"                   */
+	json_t *details;	   /* borrowed, may be NULL; never secrets       */
 } audit_event_t;
 
 /* Record ev for the request's principal. Returns 0 or an ERR_* code (logged). */

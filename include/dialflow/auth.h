@@ -50,13 +50,13 @@ const char *auth_password_weak(const char *password);
 typedef struct auth_principal {
 	int64_t user_id;
 	int64_t home_business_id; /* the user's own business, 0 for a system_admin */
-	int64_t business_id;      /* the tenant in effect, 0 for none              */
+	int64_t business_id;	  /* the tenant in effect, 0 for none              */
 	auth_role_t role;
 	const char *email;
 	const char *name;
 	const char *business_name; /* NULL when no tenant                         */
-	bool impersonating;        /* a system_admin acting with X-Business-Id     */
-	const char **pages;        /* enabled page keys of the tenant             */
+	bool impersonating;	   /* a system_admin acting with X-Business-Id     */
+	const char **pages;	   /* enabled page keys of the tenant             */
 	size_t npages;
 } auth_principal_t;
 
@@ -66,9 +66,9 @@ typedef struct auth_user_row {
 	bool is_active;
 	int64_t token_version;
 	auth_role_t role;
-	int64_t business_id;   /* 0 for a system_admin */
-	bool business_active;  /* of the effective business; true when none */
-	bool business_found;   /* false when X-Business-Id named no business */
+	int64_t business_id;  /* 0 for a system_admin */
+	bool business_active; /* of the effective business; true when none */
+	bool business_found;  /* false when X-Business-Id named no business */
 } auth_user_row_t;
 
 /*
@@ -85,7 +85,8 @@ bool auth_has_page(const auth_principal_t *p, const char *key);
 
 /* sha256 of `s` as 64 lowercase hex characters into out[65]. */
 void auth_sha256_hex(const char *s, size_t len, char out[65]);
-/* Fill `out` with `bytes` random bytes as lowercase hex; out needs 2*bytes+1 chars. Returns 0/-1. */
+/* Fill `out` with `bytes` random bytes as lowercase hex; out needs 2*bytes+1 chars. Returns 0/-1.
+ */
 int auth_random_token(char *out, size_t outsz, size_t bytes);
 
 #endif

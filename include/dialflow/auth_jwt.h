@@ -15,8 +15,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#define AUTH_JWT_MAX_LEN 8192
-#define AUTH_JWT_LEEWAY	 60
+#define AUTH_JWT_MAX_LEN    8192
+#define AUTH_JWT_LEEWAY	    60
 #define AUTH_JWT_MIN_HS_KEY 32
 
 typedef struct auth_jwt_keyring auth_jwt_keyring_t;
@@ -31,7 +31,7 @@ typedef struct auth_jwt_policy {
 /* The claims a verified access token carries. */
 typedef struct auth_claims {
 	int64_t user_id; /* `sub`, a positive decimal string                  */
-	int64_t ver;     /* `ver`, the user's token_version when issued        */
+	int64_t ver;	 /* `ver`, the user's token_version when issued        */
 	int64_t exp;
 	int64_t iat; /* 0 when absent */
 	int64_t nbf; /* 0 when absent */

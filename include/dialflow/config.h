@@ -12,30 +12,30 @@
 #include <stdint.h>
 
 typedef struct config {
-	char *database_url;     /* DIALFLOW_DATABASE_URL (required)             */
-	char *db_role;          /* role taken after connect (SET ROLE), may be "" */
-	int db_connect_timeout; /* seconds, DIALFLOW_DB_CONNECT_TIMEOUT (2)     */
+	char *database_url;	     /* DIALFLOW_DATABASE_URL (required)             */
+	char *db_role;		     /* role taken after connect (SET ROLE), may be "" */
+	int db_connect_timeout;	     /* seconds, DIALFLOW_DB_CONNECT_TIMEOUT (2)     */
 	int db_statement_timeout_ms; /* DIALFLOW_DB_STATEMENT_TIMEOUT_MS (5000) */
-	int db_retry_after;     /* Retry-After seconds on 503 (1)              */
+	int db_retry_after;	     /* Retry-After seconds on 503 (1)              */
 
 	unsigned char *jwt_secret; /* DIALFLOW_JWT_SECRET_FILE contents (HS256) */
 	size_t jwt_secret_len;
-	char *jwt_kid;         /* DIALFLOW_JWT_KID ("k1")                      */
-	char *jwt_issuer;      /* DIALFLOW_JWT_ISSUER ("dialflow"), "" = unchecked */
-	char *jwt_audience;    /* DIALFLOW_JWT_AUDIENCE ("dialflow-api")        */
+	char *jwt_kid;		   /* DIALFLOW_JWT_KID ("k1")                      */
+	char *jwt_issuer;	   /* DIALFLOW_JWT_ISSUER ("dialflow"), "" = unchecked */
+	char *jwt_audience;	   /* DIALFLOW_JWT_AUDIENCE ("dialflow-api")        */
 	unsigned char *jwt_pubkey; /* DIALFLOW_JWT_PUBKEY_FILE (PEM), optional  */
 	size_t jwt_pubkey_len;
-	char *jwt_pubkey_alg;  /* DIALFLOW_JWT_PUBKEY_ALG (RS256 | ES256)      */
-	char *jwt_pubkey_kid;  /* DIALFLOW_JWT_PUBKEY_KID ("idp")              */
-	int access_ttl;        /* DIALFLOW_ACCESS_TTL seconds (900)            */
-	int refresh_ttl;       /* DIALFLOW_REFRESH_TTL seconds (30 days)       */
+	char *jwt_pubkey_alg; /* DIALFLOW_JWT_PUBKEY_ALG (RS256 | ES256)      */
+	char *jwt_pubkey_kid; /* DIALFLOW_JWT_PUBKEY_KID ("idp")              */
+	int access_ttl;	      /* DIALFLOW_ACCESS_TTL seconds (900)            */
+	int refresh_ttl;      /* DIALFLOW_REFRESH_TTL seconds (30 days)       */
 
-	size_t max_body;       /* DIALFLOW_MAX_BODY bytes (1 MiB)              */
-	char *public_url;      /* DIALFLOW_PUBLIC_URL ("https://localhost:8443") */
-	char *migrations_dir;  /* DIALFLOW_MIGRATIONS_DIR                      */
+	size_t max_body;      /* DIALFLOW_MAX_BODY bytes (1 MiB)              */
+	char *public_url;     /* DIALFLOW_PUBLIC_URL ("https://localhost:8443") */
+	char *migrations_dir; /* DIALFLOW_MIGRATIONS_DIR                      */
 
-	int worker_heartbeat_ms;  /* DIALFLOW_WORKER_HEARTBEAT_MS (5000)        */
-	int worker_stale_s;       /* DIALFLOW_WORKER_STALE_S (30)               */
+	int worker_heartbeat_ms; /* DIALFLOW_WORKER_HEARTBEAT_MS (5000)        */
+	int worker_stale_s;	 /* DIALFLOW_WORKER_STALE_S (30)               */
 } config_t;
 
 /*

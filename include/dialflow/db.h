@@ -69,8 +69,8 @@ unsigned db_connect_count(const db_t *db);
 PGresult *db_exec(db_t *db, arena_t *a, const char *name, int nparams, const char *const *params,
 		  int *err);
 /* Execute ad-hoc SQL with parameters (admin CLI, migrations, tests). Same contract as db_exec. */
-PGresult *db_exec_sql(db_t *db, arena_t *a, const char *sql, int nparams,
-		      const char *const *params, int *err);
+PGresult *db_exec_sql(db_t *db, arena_t *a, const char *sql, int nparams, const char *const *params,
+		      int *err);
 
 #define DB_NARGS(...) ((int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)))
 /* db_exec with an inline parameter list: DB_EXEC(db, a, &err, "stmt", p1, p2). */
@@ -94,9 +94,9 @@ void db_rollback(db_t *db);
 int db_set_tenant(db_t *db, arena_t *a, int64_t business_id, bool system_admin);
 
 /* Value helpers for results: NULL-aware. */
-const char *db_str(const PGresult *r, int row, int col);      /* NULL for SQL NULL */
-int64_t db_i64(const PGresult *r, int row, int col);          /* 0 for SQL NULL    */
-bool db_bool(const PGresult *r, int row, int col);            /* 't' -> true       */
+const char *db_str(const PGresult *r, int row, int col); /* NULL for SQL NULL */
+int64_t db_i64(const PGresult *r, int row, int col);	 /* 0 for SQL NULL    */
+bool db_bool(const PGresult *r, int row, int col);	 /* 't' -> true       */
 bool db_isnull(const PGresult *r, int row, int col);
 /* Format an int64 into the arena, for parameters. */
 const char *db_i64s(arena_t *a, int64_t v);

@@ -9,14 +9,14 @@
 
 enum {
 	ERR_OK = 0,
-	ERR_INVAL = -1,     /* bad input: 400                              */
+	ERR_INVAL = -1,	    /* bad input: 400                              */
 	ERR_NOTFOUND = -2,  /* 404                                         */
 	ERR_CONFLICT = -3,  /* unique/foreign key conflict: 409            */
 	ERR_UNAVAIL = -4,   /* database down, timeout: 503 + Retry-After   */
-	ERR_RETRY = -5,     /* serialization failure / deadlock: retry     */
+	ERR_RETRY = -5,	    /* serialization failure / deadlock: retry     */
 	ERR_INTERNAL = -6,  /* anything else: 500, never with details      */
 	ERR_FORBIDDEN = -7, /* 403                                         */
-	ERR_AUTH = -8,      /* 401                                         */
+	ERR_AUTH = -8,	    /* 401                                         */
 };
 
 /* The HTTP status for an error code (500 for unknown codes). */

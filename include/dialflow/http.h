@@ -30,7 +30,12 @@ typedef enum {
 } http_method_t;
 
 /* Body media types a route accepts. */
-enum { HTTP_BODY_NONE = 0, HTTP_BODY_JSON = 1 << 0, HTTP_BODY_CSV = 1 << 1, HTTP_BODY_FORM = 1 << 2 };
+enum {
+	HTTP_BODY_NONE = 0,
+	HTTP_BODY_JSON = 1 << 0,
+	HTTP_BODY_CSV = 1 << 1,
+	HTTP_BODY_FORM = 1 << 2
+};
 
 #define HTTP_MAX_PARAMS	  4
 #define HTTP_MAX_HEADERS  8
@@ -47,8 +52,8 @@ typedef struct http_request {
 
 	http_method_t method;
 	const char *method_name; /* as sent, sanitised for logs              */
-	const char *path;        /* REQUEST_URI before '?', not decoded       */
-	const char *query;       /* raw query string, "" when absent          */
+	const char *path;	 /* REQUEST_URI before '?', not decoded       */
+	const char *query;	 /* raw query string, "" when absent          */
 	const char *content_type;
 	const char *remote_addr;
 	const char *request_id;
@@ -57,15 +62,15 @@ typedef struct http_request {
 	const char *body; /* exactly body_len bytes, NUL-terminated for safety */
 	size_t body_len;
 	unsigned body_type; /* HTTP_BODY_* of the Content-Type, 0 if none/other */
-	json_t *json;       /* decoded body for JSON routes, borrowed from arena */
+	json_t *json;	    /* decoded body for JSON routes, borrowed from arena */
 
-	int64_t params[HTTP_MAX_PARAMS]; /* typed {x:int} path segments, in order */
+	int64_t params[HTTP_MAX_PARAMS];      /* typed {x:int} path segments, in order */
 	const char *sparams[HTTP_MAX_PARAMS]; /* {x:str} segments              */
 	int nparams;
 
 	struct auth_principal *principal; /* set by the guard; NULL when public */
-	void *app;                        /* the application context (api_ctx_t) */
-	int64_t log_user;                 /* for the access log line             */
+	void *app;			  /* the application context (api_ctx_t) */
+	int64_t log_user;		  /* for the access log line             */
 	int64_t log_business;
 
 	/* response */
@@ -77,7 +82,7 @@ typedef struct http_request {
 	const char *resp_hvalue[HTTP_MAX_HEADERS];
 	int resp_nheaders;
 	bool responded;
-	int db_err;        /* the last database error seen, for the 503 mapping */
+	int db_err;	      /* the last database error seen, for the 503 mapping */
 	const char *log_note; /* short extra note for the access log           */
 } http_request_t;
 

@@ -13,14 +13,15 @@
 
 typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
 
-#define LOG_TAG_SECURITY	"[SECURITY]"
-#define LOG_TAG_AUDIT		"[AUDIT]"
-#define LOG_TAG_FORCE_CANCEL	"[FORCE_CANCEL]"
-#define LOG_TAG_STALE		"[STALE_DETECTION]"
+#define LOG_TAG_SECURITY     "[SECURITY]"
+#define LOG_TAG_AUDIT	     "[AUDIT]"
+#define LOG_TAG_FORCE_CANCEL "[FORCE_CANCEL]"
+#define LOG_TAG_STALE	     "[STALE_DETECTION]"
 
 extern log_level_t log_min_level;
 
-/* Set the minimum level from a name ("debug", "info", "warn", "error"); returns -1 on an unknown name. */
+/* Set the minimum level from a name ("debug", "info", "warn", "error"); returns -1 on an unknown
+ * name. */
 int log_set_level(const char *name);
 /*
  * Send log lines to `path` (opened for append, created 0640) instead of the
@@ -31,7 +32,8 @@ int log_open_file(const char *path);
 /* Set the process-wide prefix fields, e.g. "pid=123". */
 void log_set_process(const char *proc);
 
-/* Emit one line. `component` is a short word ("http", "db", "worker"). Cheap when below the level. */
+/* Emit one line. `component` is a short word ("http", "db", "worker"). Cheap when below the level.
+ */
 #define log_msg(level, component, ...)                                                             \
 	do {                                                                                       \
 		if ((level) >= log_min_level)                                                      \
@@ -43,7 +45,7 @@ void log_set_process(const char *proc);
 #define log_error(c, ...) log_msg(LOG_ERROR, c, __VA_ARGS__)
 
 void log_write(log_level_t level, const char *component, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * Mask a phone number for logs: keep the first 6 and the last 4 characters

@@ -15,16 +15,16 @@ typedef int (*http_handler_fn)(http_request_t *req);
 
 /* Guard flags. */
 enum {
-	GUARD_PUBLIC = 0,        /* no token                                      */
-	GUARD_USER = 1 << 0,     /* a valid token of an active user               */
-	GUARD_TENANT = 1 << 1,   /* needs a business (system_admin: X-Business-Id) */
+	GUARD_PUBLIC = 0,	 /* no token                                      */
+	GUARD_USER = 1 << 0,	 /* a valid token of an active user               */
+	GUARD_TENANT = 1 << 1,	 /* needs a business (system_admin: X-Business-Id) */
 	GUARD_SYSADMIN = 1 << 2, /* system_admin only, acting for no tenant        */
-	GUARD_NO_TX = 1 << 3,    /* the handler manages the database itself       */
+	GUARD_NO_TX = 1 << 3,	 /* the handler manages the database itself       */
 };
 
 typedef struct http_guard {
 	unsigned flags;
-	int min_role;     /* auth_role_t; 0 = any authenticated user   */
+	int min_role;	  /* auth_role_t; 0 = any authenticated user   */
 	const char *page; /* page key that must be enabled, or NULL     */
 } http_guard_t;
 

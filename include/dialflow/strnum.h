@@ -10,7 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Parse decimal `s` (NUL-terminated) into *out within [min, max]. Returns 0, or -1 on any defect. */
+/* Parse decimal `s` (NUL-terminated) into *out within [min, max]. Returns 0, or -1 on any defect.
+ */
 int strnum_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 /* The same over `len` bytes that need not be NUL-terminated. */
 int strnum_i64n(const char *s, size_t len, int64_t min, int64_t max, int64_t *out);

@@ -29,15 +29,15 @@
 	" AND ($8::timestamptz IS NULL OR ts < $8::timestamptz)"
 
 static const db_stmt_t stmts[] = {
-	{"audit_insert",
-	 "INSERT INTO audit_events (business_id, actor_id, actor_role, impersonator_id, tag, "
-	 "action, resource_type, resource_id, outcome, ip, request_id, details) VALUES "
-	 "($1::bigint, $2::bigint, $3, $4::bigint, $5, $6, $7, $8::bigint, $9, $10, $11, "
-	 "coalesce($12::jsonb, '{}'::jsonb))"},
-	{"audit_list", "SELECT " AUDIT_COLS ", count(*) OVER ()" AUDIT_WHERE
-		       " ORDER BY ts DESC, id DESC LIMIT $9::bigint OFFSET $10::bigint"},
-	{"audit_count", "SELECT count(*)" AUDIT_WHERE},
-	{"resource_business", "SELECT found, business_id FROM app_resource_business($1, $2::bigint)"},
+    {"audit_insert",
+     "INSERT INTO audit_events (business_id, actor_id, actor_role, impersonator_id, tag, "
+     "action, resource_type, resource_id, outcome, ip, request_id, details) VALUES "
+     "($1::bigint, $2::bigint, $3, $4::bigint, $5, $6, $7, $8::bigint, $9, $10, $11, "
+     "coalesce($12::jsonb, '{}'::jsonb))"},
+    {"audit_list", "SELECT " AUDIT_COLS ", count(*) OVER ()" AUDIT_WHERE
+		   " ORDER BY ts DESC, id DESC LIMIT $9::bigint OFFSET $10::bigint"},
+    {"audit_count", "SELECT count(*)" AUDIT_WHERE},
+    {"resource_business", "SELECT found, business_id FROM app_resource_business($1, $2::bigint)"},
 };
 
 void admin_audit_register(void)
@@ -64,8 +64,9 @@ int audit_record(http_request_t *req, const audit_event_t *ev)
 		    ev->outcome ? ev->outcome : "ok", req->remote_addr, req->request_id,
 		    details) == NULL)
 		return err;
-	log_info("audit", "[%s] action=%s outcome=%s user=%lld role=%s business=%lld "
-			  "resource=%s:%lld impersonating=%d ip=%s req=%s",
+	log_info("audit",
+		 "[%s] action=%s outcome=%s user=%lld role=%s business=%lld "
+		 "resource=%s:%lld impersonating=%d ip=%s req=%s",
 		 ev->tag, ev->action, ev->outcome ? ev->outcome : "ok",
 		 p ? (long long)p->user_id : 0LL, p ? auth_role_name(p->role) : "-",
 		 (long long)ev->business_id, ev->resource_type ? ev->resource_type : "-",
@@ -82,8 +83,7 @@ int api_tenant_guard(http_request_t *req, const char *type, int64_t id)
 	int err;
 	int64_t owner;
 
-	r = DB_EXEC(req->db, req->arena, &err, "resource_business", type,
-		    db_i64s(req->arena, id));
+	r = DB_EXEC(req->db, req->arena, &err, "resource_business", type, db_i64s(req->arena, id));
 	if (r == NULL)
 		return err;
 	if (PQntuples(r) != 1 || !db_bool(r, 0, 0)) {
@@ -94,10 +94,10 @@ int api_tenant_guard(http_request_t *req, const char *type, int64_t id)
 	if (owner == p->business_id && owner != 0)
 		return 0;
 	{
-		json_t *d = json_arena(req->arena,
-				       json_pack("{s:I,s:I}", "caller_business_id",
-						 (json_int_t)p->business_id, "resource_business_id",
-						 (json_int_t)owner));
+		json_t *d =
+		    json_arena(req->arena, json_pack("{s:I,s:I}", "caller_business_id",
+						     (json_int_t)p->business_id,
+						     "resource_business_id", (json_int_t)owner));
 		audit_event_t ev = {.tag = "SECURITY",
 				    .action = "tenant.cross_access",
 				    .resource_type = type,
@@ -106,8 +106,9 @@ int api_tenant_guard(http_request_t *req, const char *type, int64_t id)
 				    .outcome = "denied",
 				    .details = d};
 
-		log_warn("auth", "%s cross-tenant access denied user=%lld business=%lld "
-				 "resource=%s:%lld resource_business=%lld",
+		log_warn("auth",
+			 "%s cross-tenant access denied user=%lld business=%lld "
+			 "resource=%s:%lld resource_business=%lld",
 			 LOG_TAG_SECURITY, (long long)p->user_id, (long long)p->business_id, type,
 			 (long long)id, (long long)owner);
 		err = audit_record(req, &ev);

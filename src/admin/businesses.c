@@ -11,23 +11,23 @@
 #include "dialflow/handlers.h"
 
 #define BUSINESS_COLS                                                                              \
-	"b.id, b.name, b.timezone, b.default_country, b.max_concurrent_calls, b.is_active, "      \
+	"b.id, b.name, b.timezone, b.default_country, b.max_concurrent_calls, b.is_active, "       \
 	"to_char(b.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "             \
 	"coalesce((SELECT json_agg(p.page_key ORDER BY p.page_key) FROM business_pages p "         \
 	"WHERE p.business_id = b.id), '[]'::json)::text"
 
 static const db_stmt_t stmts[] = {
-	{"biz_list", "SELECT " BUSINESS_COLS ", count(*) OVER () FROM businesses b "
-		     "ORDER BY b.id LIMIT $1::bigint OFFSET $2::bigint"},
-	{"biz_count", "SELECT count(*) FROM businesses"},
-	{"biz_get", "SELECT " BUSINESS_COLS " FROM businesses b WHERE b.id = $1::bigint"},
-	{"biz_tz_valid", "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)"},
-	{"biz_insert", "INSERT INTO businesses (name, timezone, default_country, "
-		       "max_concurrent_calls) VALUES ($1, $2, $3, $4::integer) RETURNING id"},
-	{"biz_pages_prune", "DELETE FROM business_pages WHERE business_id = $1::bigint "
-			    "AND page_key <> ALL ($2::text[])"},
-	{"biz_pages_add", "INSERT INTO business_pages (business_id, page_key) "
-			  "SELECT $1::bigint, k FROM unnest($2::text[]) k ON CONFLICT DO NOTHING"},
+    {"biz_list", "SELECT " BUSINESS_COLS ", count(*) OVER () FROM businesses b "
+		 "ORDER BY b.id LIMIT $1::bigint OFFSET $2::bigint"},
+    {"biz_count", "SELECT count(*) FROM businesses"},
+    {"biz_get", "SELECT " BUSINESS_COLS " FROM businesses b WHERE b.id = $1::bigint"},
+    {"biz_tz_valid", "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)"},
+    {"biz_insert", "INSERT INTO businesses (name, timezone, default_country, "
+		   "max_concurrent_calls) VALUES ($1, $2, $3, $4::integer) RETURNING id"},
+    {"biz_pages_prune", "DELETE FROM business_pages WHERE business_id = $1::bigint "
+			"AND page_key <> ALL ($2::text[])"},
+    {"biz_pages_add", "INSERT INTO business_pages (business_id, page_key) "
+		      "SELECT $1::bigint, k FROM unnest($2::text[]) k ON CONFLICT DO NOTHING"},
 };
 
 void admin_businesses_register(void)
@@ -207,19 +207,19 @@ int admin_businesses_set_pages(http_request_t *req)
 		return 0;
 	}
 	if (DB_EXEC(req->db, req->arena, &err, "biz_pages_prune", db_i64s(req->arena, id), lit) ==
-		    NULL ||
+		NULL ||
 	    DB_EXEC(req->db, req->arena, &err, "biz_pages_add", db_i64s(req->arena, id), lit) ==
-		    NULL)
+		NULL)
 		return err;
 	{
-		audit_event_t ev = {.tag = "AUDIT",
-				    .action = "business.pages",
-				    .resource_type = "business",
-				    .resource_id = id,
-				    .business_id = id,
-				    .outcome = "ok",
-				    .details = json_arena(req->arena,
-							  json_pack("{s:O}", "enabled_pages", arr))};
+		audit_event_t ev = {
+		    .tag = "AUDIT",
+		    .action = "business.pages",
+		    .resource_type = "business",
+		    .resource_id = id,
+		    .business_id = id,
+		    .outcome = "ok",
+		    .details = json_arena(req->arena, json_pack("{s:O}", "enabled_pages", arr))};
 
 		err = audit_record(req, &ev);
 		if (err < 0)

@@ -11,27 +11,27 @@
 #include "dialflow/handlers.h"
 
 #define USER_COLS                                                                                  \
-	"u.id, u.email, u.name, u.role, u.business_id, u.is_active, "                             \
+	"u.id, u.email, u.name, u.role, u.business_id, u.is_active, "                              \
 	"to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "             \
 	"to_char(u.last_login_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 static const db_stmt_t stmts[] = {
-	{"users_list", "SELECT " USER_COLS ", count(*) OVER () FROM users u "
-		       "WHERE u.business_id = $1::bigint ORDER BY u.id "
-		       "LIMIT $2::bigint OFFSET $3::bigint"},
-	{"users_count", "SELECT count(*) FROM users WHERE business_id = $1::bigint"},
-	{"users_get", "SELECT " USER_COLS " FROM users u WHERE u.id = $1::bigint"},
-	{"users_insert", "INSERT INTO users (business_id, email, name, password_hash, role) "
-			 "VALUES ($1::bigint, $2, $3, $4, $5) RETURNING id"},
-	{"users_lock_target", "SELECT role, is_active FROM users WHERE id = $1::bigint "
-			      "AND business_id = $2::bigint FOR UPDATE"},
-	{"users_other_owners", "SELECT count(*) FROM (SELECT 1 FROM users WHERE business_id = "
-			       "$1::bigint AND role = 'owner' AND is_active AND id <> $2::bigint "
-			       "FOR UPDATE) o"},
-	{"users_update", "UPDATE users SET role = coalesce($2, role), "
-			 "is_active = coalesce($3::boolean, is_active), "
-			 "token_version = token_version + 1, updated_at = now() "
-			 "WHERE id = $1::bigint AND business_id = $4::bigint RETURNING id"},
+    {"users_list", "SELECT " USER_COLS ", count(*) OVER () FROM users u "
+		   "WHERE u.business_id = $1::bigint ORDER BY u.id "
+		   "LIMIT $2::bigint OFFSET $3::bigint"},
+    {"users_count", "SELECT count(*) FROM users WHERE business_id = $1::bigint"},
+    {"users_get", "SELECT " USER_COLS " FROM users u WHERE u.id = $1::bigint"},
+    {"users_insert", "INSERT INTO users (business_id, email, name, password_hash, role) "
+		     "VALUES ($1::bigint, $2, $3, $4, $5) RETURNING id"},
+    {"users_lock_target", "SELECT role, is_active FROM users WHERE id = $1::bigint "
+			  "AND business_id = $2::bigint FOR UPDATE"},
+    {"users_other_owners", "SELECT count(*) FROM (SELECT 1 FROM users WHERE business_id = "
+			   "$1::bigint AND role = 'owner' AND is_active AND id <> $2::bigint "
+			   "FOR UPDATE) o"},
+    {"users_update", "UPDATE users SET role = coalesce($2, role), "
+		     "is_active = coalesce($3::boolean, is_active), "
+		     "token_version = token_version + 1, updated_at = now() "
+		     "WHERE id = $1::bigint AND business_id = $4::bigint RETURNING id"},
 };
 
 void admin_users_register(void)
@@ -41,13 +41,12 @@ void admin_users_register(void)
 
 static json_t *user_json(const PGresult *r, int i)
 {
-	return json_pack("{s:I,s:s,s:s,s:s,s:o,s:b,s:s,s:o}", "id", (json_int_t)db_i64(r, i, 0),
-			 "email", db_str(r, i, 1), "name", db_str(r, i, 2), "role",
-			 db_str(r, i, 3), "business_id",
-			 db_isnull(r, i, 4) ? json_null() : json_integer(db_i64(r, i, 4)),
-			 "is_active", db_bool(r, i, 5), "created_at", db_str(r, i, 6),
-			 "last_login_at",
-			 db_isnull(r, i, 7) ? json_null() : json_string(db_str(r, i, 7)));
+	return json_pack(
+	    "{s:I,s:s,s:s,s:s,s:o,s:b,s:s,s:o}", "id", (json_int_t)db_i64(r, i, 0), "email",
+	    db_str(r, i, 1), "name", db_str(r, i, 2), "role", db_str(r, i, 3), "business_id",
+	    db_isnull(r, i, 4) ? json_null() : json_integer(db_i64(r, i, 4)), "is_active",
+	    db_bool(r, i, 5), "created_at", db_str(r, i, 6), "last_login_at",
+	    db_isnull(r, i, 7) ? json_null() : json_string(db_str(r, i, 7)));
 }
 
 static int reply_user(http_request_t *req, int64_t id, int status)
@@ -178,22 +177,22 @@ int admin_users_create(http_request_t *req)
 	free(hash);
 	if (r == NULL && err == ERR_CONFLICT) {
 		/* users_email_key, or a business_id that does not exist (FK) */
-		http_reply_error(req, 409, "email_taken",
-				 "a user with this email already exists", NULL);
+		http_reply_error(req, 409, "email_taken", "a user with this email already exists",
+				 NULL);
 		return err;
 	}
 	if (r == NULL)
 		return err;
 	id = db_i64(r, 0, 0);
 	{
-		audit_event_t ev = {.tag = "AUDIT",
-				    .action = "user.create",
-				    .resource_type = "user",
-				    .resource_id = id,
-				    .business_id = business_id,
-				    .outcome = "ok",
-				    .details = json_arena(req->arena,
-							  json_pack("{s:s}", "role", rolename))};
+		audit_event_t ev = {
+		    .tag = "AUDIT",
+		    .action = "user.create",
+		    .resource_type = "user",
+		    .resource_id = id,
+		    .business_id = business_id,
+		    .outcome = "ok",
+		    .details = json_arena(req->arena, json_pack("{s:s}", "role", rolename))};
 
 		err = audit_record(req, &ev);
 		if (err < 0)

@@ -18,9 +18,9 @@
 #define TX_ATTEMPTS 3
 
 static const db_stmt_t stmts[] = {
-	{"auth_principal", "SELECT user_id, home_business_id, role, is_active, token_version, "
-			   "email, name, business_id, business_found, business_active, "
-			   "business_name, pages FROM auth_principal($1::bigint, $2::bigint)"},
+    {"auth_principal", "SELECT user_id, home_business_id, role, is_active, token_version, "
+		       "email, name, business_id, business_found, business_active, "
+		       "business_name, pages FROM auth_principal($1::bigint, $2::bigint)"},
 };
 
 api_ctx_t *api_ctx(const http_request_t *req)
@@ -119,8 +119,9 @@ static int load_principal(http_request_t *req, const auth_claims_t *c, int64_t a
 	}
 	if (auth_principal_check(c, &row, acting, &why) < 0) {
 		if (strcmp(why, "impersonation_denied") == 0) {
-			log_warn("auth", "%s user=%lld sent X-Business-Id=%lld without being a "
-					 "system_admin",
+			log_warn("auth",
+				 "%s user=%lld sent X-Business-Id=%lld without being a "
+				 "system_admin",
 				 LOG_TAG_SECURITY, (long long)c->user_id, (long long)acting);
 			http_reply_forbidden(req, "forbidden",
 					     "X-Business-Id is only for system administrators");
@@ -266,8 +267,8 @@ static int check_body(http_request_t *req, const http_route_t *route)
 	if (!(req->body_type & route->body_types)) {
 		http_reply_error(req, 415, "unsupported_media_type",
 				 route->body_types & HTTP_BODY_CSV
-					 ? "send application/json or text/csv"
-					 : "send application/json; charset=utf-8",
+				     ? "send application/json or text/csv"
+				     : "send application/json; charset=utf-8",
 				 NULL);
 		return -1;
 	}
@@ -312,10 +313,10 @@ void api_dispatch(api_ctx_t *ctx, http_request_t *req)
 			return;
 		}
 		if (auth_jwt_from_header(h, &tok, &len) < 0 ||
-		    auth_jwt_verify(ctx->keys, &ctx->policy, tok, len, time(NULL), &claims,
-				    &why) < 0) {
-			if (why != NULL && (strcmp(why, "bad_signature") == 0 ||
-					    strcmp(why, "alg_mismatch") == 0))
+		    auth_jwt_verify(ctx->keys, &ctx->policy, tok, len, time(NULL), &claims, &why) <
+			0) {
+			if (why != NULL &&
+			    (strcmp(why, "bad_signature") == 0 || strcmp(why, "alg_mismatch") == 0))
 				log_warn("auth", "%s token rejected reason=%s ip=%s",
 					 LOG_TAG_SECURITY, why,
 					 req->remote_addr ? req->remote_addr : "-");

@@ -6,7 +6,7 @@
 #include "dialflow/handlers.h"
 
 static const db_stmt_t stmts[] = {
-	{"health_ping", "SELECT 1"},
+    {"health_ping", "SELECT 1"},
 };
 
 void api_health_register(void)

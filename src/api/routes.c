@@ -5,33 +5,45 @@
 #include "dialflow/api.h"
 #include "dialflow/handlers.h"
 
-#define PUBLIC {GUARD_PUBLIC, 0, NULL}
-#define USER(role) {GUARD_USER, role, NULL}
-#define TENANT(role, page) {GUARD_USER | GUARD_TENANT, role, page}
-#define SYSADMIN {GUARD_USER | GUARD_SYSADMIN, ROLE_SYSTEM_ADMIN, NULL}
+#define PUBLIC                                                                                     \
+	{                                                                                          \
+		GUARD_PUBLIC, 0, NULL                                                              \
+	}
+#define USER(role)                                                                                 \
+	{                                                                                          \
+		GUARD_USER, role, NULL                                                             \
+	}
+#define TENANT(role, page)                                                                         \
+	{                                                                                          \
+		GUARD_USER | GUARD_TENANT, role, page                                              \
+	}
+#define SYSADMIN                                                                                   \
+	{                                                                                          \
+		GUARD_USER | GUARD_SYSADMIN, ROLE_SYSTEM_ADMIN, NULL                               \
+	}
 #define JSON HTTP_BODY_JSON
 
 const http_route_t api_routes[] = {
-	{HTTP_GET, "/api/health", api_health, {GUARD_NO_TX, 0, NULL}, 0},
+    {HTTP_GET, "/api/health", api_health, {GUARD_NO_TX, 0, NULL}, 0},
 
-	/* identity */
-	{HTTP_POST, "/api/auth/login", auth_handle_login, PUBLIC, JSON},
-	{HTTP_POST, "/api/auth/refresh", auth_handle_refresh, PUBLIC, JSON},
-	{HTTP_POST, "/api/auth/logout", auth_handle_logout, USER(ROLE_AGENT), 0},
-	{HTTP_GET, "/api/me", auth_handle_me, USER(ROLE_AGENT), 0},
+    /* identity */
+    {HTTP_POST, "/api/auth/login", auth_handle_login, PUBLIC, JSON},
+    {HTTP_POST, "/api/auth/refresh", auth_handle_refresh, PUBLIC, JSON},
+    {HTTP_POST, "/api/auth/logout", auth_handle_logout, USER(ROLE_AGENT), 0},
+    {HTTP_GET, "/api/me", auth_handle_me, USER(ROLE_AGENT), 0},
 
-	/* tenant administration */
-	{HTTP_GET, "/api/users", admin_users_list, TENANT(ROLE_ADMIN, NULL), 0},
-	{HTTP_POST, "/api/users", admin_users_create, USER(ROLE_OWNER), JSON},
-	{HTTP_PATCH, "/api/users/{id:int}", admin_users_update, TENANT(ROLE_OWNER, NULL), JSON},
-	{HTTP_GET, "/api/audit", admin_audit_list_tenant, TENANT(ROLE_OWNER, "settings"), 0},
+    /* tenant administration */
+    {HTTP_GET, "/api/users", admin_users_list, TENANT(ROLE_ADMIN, NULL), 0},
+    {HTTP_POST, "/api/users", admin_users_create, USER(ROLE_OWNER), JSON},
+    {HTTP_PATCH, "/api/users/{id:int}", admin_users_update, TENANT(ROLE_OWNER, NULL), JSON},
+    {HTTP_GET, "/api/audit", admin_audit_list_tenant, TENANT(ROLE_OWNER, "settings"), 0},
 
-	/* platform administration */
-	{HTTP_GET, "/api/admin/businesses", admin_businesses_list, SYSADMIN, 0},
-	{HTTP_POST, "/api/admin/businesses", admin_businesses_create, SYSADMIN, JSON},
-	{HTTP_PATCH, "/api/admin/businesses/{id:int}/pages", admin_businesses_set_pages, SYSADMIN,
-	 JSON},
-	{HTTP_GET, "/api/admin/audit", admin_audit_list_all, SYSADMIN, 0},
+    /* platform administration */
+    {HTTP_GET, "/api/admin/businesses", admin_businesses_list, SYSADMIN, 0},
+    {HTTP_POST, "/api/admin/businesses", admin_businesses_create, SYSADMIN, JSON},
+    {HTTP_PATCH, "/api/admin/businesses/{id:int}/pages", admin_businesses_set_pages, SYSADMIN,
+     JSON},
+    {HTTP_GET, "/api/admin/audit", admin_audit_list_all, SYSADMIN, 0},
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);

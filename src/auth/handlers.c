@@ -17,15 +17,14 @@
 #define REFRESH_BYTES 32
 
 static const db_stmt_t stmts[] = {
-	{"auth_login_lookup", "SELECT user_id, business_id, role, is_active, password_hash, "
-			      "token_version, business_active FROM auth_login_lookup($1)"},
-	{"auth_refresh_issue", "SELECT auth_refresh_issue($1::bigint, $2, $3::integer)"},
-	{"auth_refresh_rotate",
-	 "SELECT status, user_id FROM auth_refresh_rotate($1, $2, $3::integer)"},
-	{"auth_logout", "SELECT auth_logout($1::bigint)"},
-	{"auth_user_public",
-	 "SELECT p.user_id, p.email, p.name, p.role, p.home_business_id, p.token_version, "
-	 "p.is_active FROM auth_principal($1::bigint, NULL) p"},
+    {"auth_login_lookup", "SELECT user_id, business_id, role, is_active, password_hash, "
+			  "token_version, business_active FROM auth_login_lookup($1)"},
+    {"auth_refresh_issue", "SELECT auth_refresh_issue($1::bigint, $2, $3::integer)"},
+    {"auth_refresh_rotate", "SELECT status, user_id FROM auth_refresh_rotate($1, $2, $3::integer)"},
+    {"auth_logout", "SELECT auth_logout($1::bigint)"},
+    {"auth_user_public",
+     "SELECT p.user_id, p.email, p.name, p.role, p.home_business_id, p.token_version, "
+     "p.is_active FROM auth_principal($1::bigint, NULL) p"},
 };
 
 void auth_handlers_register(void)
@@ -66,10 +65,10 @@ static int reply_tokens(http_request_t *req, int64_t user_id, const char *refres
 		log_error("auth", "cannot issue an access token");
 		return ERR_INTERNAL;
 	}
-	body = json_pack("{s:s,s:s,s:i,s:s,s:o}", "access_token", tok, "token_type", "Bearer",
-			 "expires_in", ctx->cfg.access_ttl, "refresh_token", refresh, "user",
-			 user_json(user_id, db_str(r, 0, 1), db_str(r, 0, 2), db_str(r, 0, 3),
-				   db_i64(r, 0, 4)));
+	body = json_pack(
+	    "{s:s,s:s,s:i,s:s,s:o}", "access_token", tok, "token_type", "Bearer", "expires_in",
+	    ctx->cfg.access_ttl, "refresh_token", refresh, "user",
+	    user_json(user_id, db_str(r, 0, 1), db_str(r, 0, 2), db_str(r, 0, 3), db_i64(r, 0, 4)));
 	explicit_bzero(tok, strlen(tok));
 	free(tok);
 	req->log_user = user_id;
@@ -191,7 +190,7 @@ int auth_handle_me(http_request_t *req)
 		json_array_append_new(pages, json_string(p->pages[i]));
 	business = p->business_id > 0 ? json_pack("{s:I,s:s}", "id", (json_int_t)p->business_id,
 						  "name", p->business_name ? p->business_name : "")
-				       : json_null();
+				      : json_null();
 	http_reply_json(req, 200,
 			json_pack("{s:o,s:o,s:o,s:b}", "user",
 				  user_json(p->user_id, p->email, p->name, auth_role_name(p->role),

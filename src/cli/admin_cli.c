@@ -35,16 +35,18 @@ typedef struct cli {
 
 static void usage(void)
 {
-	fputs("usage: dialflow-admin COMMAND [options]\n"
-	      "  migrate                             apply pending migrations\n"
-	      "  business create --name N [--timezone TZ] [--country CC] [--max-concurrent-calls N]\n"
-	      "  user create --email E --role R [--name N] [--business ID]\n"
-	      "              [--password P | --password-stdin]   (a password is generated if absent)\n"
-	      "  pages set --business ID KEY[,KEY...]          (\"\" disables every page)\n"
-	      "  token issue --user ID [--ttl SECONDS]         (prints an access token)\n"
-	      "  seed-demo                           demo business, owner and system_admin\n"
-	      "Configuration comes from the environment (DIALFLOW_DATABASE_URL, ...).\n",
-	      stderr);
+	fputs(
+	    "usage: dialflow-admin COMMAND [options]\n"
+	    "  migrate                             apply pending migrations\n"
+	    "  business create --name N [--timezone TZ] [--country CC] [--max-concurrent-calls N]\n"
+	    "  user create --email E --role R [--name N] [--business ID]\n"
+	    "              [--password P | --password-stdin]   (a password is generated if "
+	    "absent)\n"
+	    "  pages set --business ID KEY[,KEY...]          (\"\" disables every page)\n"
+	    "  token issue --user ID [--ttl SECONDS]         (prints an access token)\n"
+	    "  seed-demo                           demo business, owner and system_admin\n"
+	    "Configuration comes from the environment (DIALFLOW_DATABASE_URL, ...).\n",
+	    stderr);
 }
 
 /* Run SQL with parameters; on failure print a clean message and return NULL. */
@@ -67,8 +69,7 @@ static void print_json(json_t *v)
 	json_decref(v);
 }
 
-static void audit(cli_t *c, int64_t business_id, const char *action, const char *type,
-		  int64_t id)
+static void audit(cli_t *c, int64_t business_id, const char *action, const char *type, int64_t id)
 {
 	const char *p[4] = {business_id > 0 ? db_i64s(c->a, business_id) : NULL, action, type,
 			    id > 0 ? db_i64s(c->a, id) : NULL};
@@ -135,16 +136,24 @@ static int cmd_business_create(cli_t *c, int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'n': name = optarg; break;
-		case 't': tz = optarg; break;
-		case 'c': country = optarg; break;
+		case 'n':
+			name = optarg;
+			break;
+		case 't':
+			tz = optarg;
+			break;
+		case 'c':
+			country = optarg;
+			break;
 		case 'm':
 			if (strnum_i64(optarg, 1, 1000, &maxcalls) < 0) {
 				fprintf(stderr, "dialflow-admin: --max-concurrent-calls 1..1000\n");
 				return 2;
 			}
 			break;
-		default: usage(); return 2;
+		default:
+			usage();
+			return 2;
 		}
 	}
 	if (name == NULL) {
@@ -220,18 +229,30 @@ static int cmd_user_create(cli_t *c, int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'e': email = optarg; break;
-		case 'n': name = optarg; break;
-		case 'r': role = optarg; break;
-		case 'p': password = optarg; break;
-		case 's': from_stdin = true; break;
+		case 'e':
+			email = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'r':
+			role = optarg;
+			break;
+		case 'p':
+			password = optarg;
+			break;
+		case 's':
+			from_stdin = true;
+			break;
 		case 'b':
 			if (strnum_i64(optarg, 1, INT64_MAX, &business_id) < 0) {
 				fprintf(stderr, "dialflow-admin: --business takes an id\n");
 				return 2;
 			}
 			break;
-		default: usage(); return 2;
+		default:
+			usage();
+			return 2;
 		}
 	}
 	if (email == NULL || role == NULL) {
@@ -285,11 +306,13 @@ static int set_pages(cli_t *c, int64_t business_id, const char *list)
 	p[1] = lit;
 	if (q(c, "SELECT 1 FROM businesses WHERE id = $1::bigint", 1, p) == NULL)
 		return -1;
-	if (q(c, "DELETE FROM business_pages WHERE business_id = $1::bigint AND "
-		 "page_key <> ALL ($2::text[])",
+	if (q(c,
+	      "DELETE FROM business_pages WHERE business_id = $1::bigint AND "
+	      "page_key <> ALL ($2::text[])",
 	      2, p) == NULL ||
-	    q(c, "INSERT INTO business_pages (business_id, page_key) SELECT $1::bigint, k "
-		 "FROM unnest($2::text[]) k ON CONFLICT DO NOTHING",
+	    q(c,
+	      "INSERT INTO business_pages (business_id, page_key) SELECT $1::bigint, k "
+	      "FROM unnest($2::text[]) k ON CONFLICT DO NOTHING",
 	      2, p) == NULL)
 		return -1;
 	audit(c, business_id, "business.pages", "business", business_id);
@@ -365,8 +388,8 @@ static int cmd_token_issue(cli_t *c, int argc, char **argv)
 		return 1;
 	}
 	p[0] = db_i64s(c->a, user_id);
-	r = q(c, "SELECT token_version, is_active, business_id FROM users WHERE id = $1::bigint",
-	      1, p);
+	r = q(c, "SELECT token_version, is_active, business_id FROM users WHERE id = $1::bigint", 1,
+	      p);
 	if (r == NULL)
 		goto out;
 	if (PQntuples(r) != 1 || !db_bool(r, 0, 1)) {
@@ -396,8 +419,8 @@ out:
 static int64_t user_by_email(cli_t *c, const char *email, int64_t *business_id)
 {
 	const char *p[1] = {email};
-	PGresult *r = q(c, "SELECT id, business_id FROM users WHERE lower(email) = lower($1)", 1,
-			p);
+	PGresult *r =
+	    q(c, "SELECT id, business_id FROM users WHERE lower(email) = lower($1)", 1, p);
 
 	if (r == NULL)
 		return -1;
@@ -444,8 +467,8 @@ static int cmd_seed_demo(cli_t *c)
 		goto fail;
 	if (admin == 0) {
 		pw = NULL;
-		if (create_user(c, DEMO_ADMIN_EMAIL, "Platform Admin", "system_admin", 0, &pw, gen) <
-		    0)
+		if (create_user(c, DEMO_ADMIN_EMAIL, "Platform Admin", "system_admin", 0, &pw,
+				gen) < 0)
 			goto fail;
 		printf("system_admin:  email=%s password=%s\n", DEMO_ADMIN_EMAIL, pw);
 	} else {

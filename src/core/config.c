@@ -81,7 +81,8 @@ int config_load(config_t *cfg, const char *role_env, const char *role_default, i
 		*err = "DIALFLOW_DATABASE_URL is not set";
 		return -1;
 	}
-	cfg->db_role = env_dup(role_env ? role_env : "DIALFLOW_DB_ROLE", role_default ? role_default : "");
+	cfg->db_role =
+	    env_dup(role_env ? role_env : "DIALFLOW_DB_ROLE", role_default ? role_default : "");
 	cfg->jwt_kid = env_dup("DIALFLOW_JWT_KID", "k1");
 	cfg->jwt_issuer = env_dup("DIALFLOW_JWT_ISSUER", "dialflow");
 	cfg->jwt_audience = env_dup("DIALFLOW_JWT_AUDIENCE", "dialflow-api");

@@ -25,9 +25,9 @@ static struct {
 static size_t nregistry;
 
 static const db_stmt_t db_internal[] = {
-	{"db_set_tenant", "SELECT set_config('app.business_id', $1, true), "
-			  "set_config('app.system_admin', $2, true)"},
-	{"db_set_role", "SELECT set_config('role', $1, false)"},
+    {"db_set_tenant", "SELECT set_config('app.business_id', $1, true), "
+		      "set_config('app.system_admin', $2, true)"},
+    {"db_set_role", "SELECT set_config('role', $1, false)"},
 };
 
 struct db {
@@ -202,8 +202,8 @@ static int do_connect(db_t *db)
 	if (db->role[0] != '\0') {
 		const char *p[1] = {db->role};
 
-		r = PQexecParams(db->conn, "SELECT set_config('role', $1, false)", 1, NULL, p,
-				 NULL, NULL, 0);
+		r = PQexecParams(db->conn, "SELECT set_config('role', $1, false)", 1, NULL, p, NULL,
+				 NULL, 0);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 			log_failure("set_role", db->conn, r);
 			PQclear(r);
@@ -220,7 +220,8 @@ static int do_connect(db_t *db)
 		goto fail;
 	}
 	if (db->connects > 1)
-		log_info("db", "reconnected, statements prepared again (connects=%u)", db->connects);
+		log_info("db", "reconnected, statements prepared again (connects=%u)",
+			 db->connects);
 	return 0;
 fail:
 	PQfinish(db->conn);
@@ -314,12 +315,12 @@ PGresult *db_exec(db_t *db, arena_t *a, const char *name, int nparams, const cha
 		*err = ERR_UNAVAIL;
 		return NULL;
 	}
-	return finish(db, a, name,
-		      PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0), err);
+	return finish(db, a, name, PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0),
+		      err);
 }
 
-PGresult *db_exec_sql(db_t *db, arena_t *a, const char *sql, int nparams,
-		      const char *const *params, int *err)
+PGresult *db_exec_sql(db_t *db, arena_t *a, const char *sql, int nparams, const char *const *params,
+		      int *err)
 {
 	if (db->conn == NULL || !db->up) {
 		*err = ERR_UNAVAIL;

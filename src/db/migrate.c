@@ -12,7 +12,7 @@
 #include "dialflow/migrate.h"
 
 #define MAX_MIGRATIONS 1000
-#define MAX_FILE	(4 * 1024 * 1024)
+#define MAX_FILE       (4 * 1024 * 1024)
 /* Arbitrary but fixed: every runner of every version takes the same lock. */
 #define MIGRATE_LOCK_KEY "4428170301"
 

@@ -9,8 +9,8 @@ static const struct {
 	const char *name;
 	http_method_t m;
 } methods[] = {
-	{"GET", HTTP_GET},     {"POST", HTTP_POST}, {"PUT", HTTP_PUT},         {"PATCH", HTTP_PATCH},
-	{"DELETE", HTTP_DELETE}, {"HEAD", HTTP_HEAD}, {"OPTIONS", HTTP_OPTIONS},
+    {"GET", HTTP_GET},	     {"POST", HTTP_POST}, {"PUT", HTTP_PUT},	     {"PATCH", HTTP_PATCH},
+    {"DELETE", HTTP_DELETE}, {"HEAD", HTTP_HEAD}, {"OPTIONS", HTTP_OPTIONS},
 };
 
 http_method_t http_method_parse(const char *name)
@@ -111,9 +111,9 @@ unsigned http_body_type(const char *ct)
 		const char *type;
 		unsigned bt;
 	} types[] = {
-		{"application/json", HTTP_BODY_JSON},
-		{"text/csv", HTTP_BODY_CSV},
-		{"application/x-www-form-urlencoded", HTTP_BODY_FORM},
+	    {"application/json", HTTP_BODY_JSON},
+	    {"text/csv", HTTP_BODY_CSV},
+	    {"application/x-www-form-urlencoded", HTTP_BODY_FORM},
 	};
 	size_t len;
 

@@ -29,23 +29,40 @@ static void on_term(int sig)
 static const char *reason_phrase(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Entity";
-	case 429: return "Too Many Requests";
-	case 503: return "Service Unavailable";
-	default: return status >= 500 ? "Internal Server Error" : "Error";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 422:
+		return "Unprocessable Entity";
+	case 429:
+		return "Too Many Requests";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return status >= 500 ? "Internal Server Error" : "Error";
 	}
 }
 
@@ -101,7 +118,8 @@ static int prepare_request(FCGX_Request *fr, http_request_t *req, const config_t
 	req->body = "";
 	if (cl != NULL && cl[0] != '\0') {
 		if (strnum_i64(cl, 0, INT64_MAX, &len) < 0) {
-			http_reply_error(req, 400, "invalid_input", "malformed Content-Length", NULL);
+			http_reply_error(req, 400, "invalid_input", "malformed Content-Length",
+					 NULL);
 			return -1;
 		}
 		if ((uint64_t)len > cfg->max_body) {
@@ -150,7 +168,8 @@ static void access_log(const http_request_t *req, double ms)
 	char path[200], method[16], rid[48];
 	long long uid = req->log_user, bid = req->log_business;
 
-	log_info("http", "method=%s path=%s status=%d dur_ms=%.2f ip=%s req=%s user=%lld business=%lld%s%s",
+	log_info("http",
+		 "method=%s path=%s status=%d dur_ms=%.2f ip=%s req=%s user=%lld business=%lld%s%s",
 		 log_sanitize(req->method_name ? req->method_name : "-", method, sizeof(method)),
 		 log_sanitize(req->path, path, sizeof(path)), req->status, ms,
 		 req->remote_addr ? req->remote_addr : "-",

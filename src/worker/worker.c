@@ -18,15 +18,15 @@
 #define WAKEUP_CHANNEL "dialflow_worker"
 
 static const db_stmt_t stmts[] = {
-	{"worker_register",
-	 "INSERT INTO workers (name, hostname, pid, version) VALUES ($1, $2, $3::integer, $4) "
-	 "ON CONFLICT (name) DO UPDATE SET last_heartbeat_at = now(), stopped_at = NULL "
-	 "RETURNING id"},
-	{"worker_heartbeat", "UPDATE workers SET last_heartbeat_at = now() "
-			     "WHERE id = $1::bigint AND stopped_at IS NULL RETURNING id"},
-	{"worker_stop", "UPDATE workers SET stopped_at = now() WHERE id = $1::bigint"},
-	{"worker_prune", "DELETE FROM workers WHERE coalesce(stopped_at, last_heartbeat_at) "
-			 "< now() - interval '1 day'"},
+    {"worker_register",
+     "INSERT INTO workers (name, hostname, pid, version) VALUES ($1, $2, $3::integer, $4) "
+     "ON CONFLICT (name) DO UPDATE SET last_heartbeat_at = now(), stopped_at = NULL "
+     "RETURNING id"},
+    {"worker_heartbeat", "UPDATE workers SET last_heartbeat_at = now() "
+			 "WHERE id = $1::bigint AND stopped_at IS NULL RETURNING id"},
+    {"worker_stop", "UPDATE workers SET stopped_at = now() WHERE id = $1::bigint"},
+    {"worker_prune", "DELETE FROM workers WHERE coalesce(stopped_at, last_heartbeat_at) "
+		     "< now() - interval '1 day'"},
 };
 
 static volatile sig_atomic_t stopping;
