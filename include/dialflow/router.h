@@ -20,6 +20,9 @@ enum {
 	GUARD_TENANT = 1 << 1,	 /* needs a business (system_admin: X-Business-Id) */
 	GUARD_SYSADMIN = 1 << 2, /* system_admin only, acting for no tenant        */
 	GUARD_NO_TX = 1 << 3,	 /* the handler manages the database itself       */
+	/* The handler answers from the principal alone: the principal is loaded
+	 * in one autocommit statement and no transaction is opened (GET /api/me). */
+	GUARD_PRINCIPAL_ONLY = 1 << 4,
 };
 
 typedef struct http_guard {

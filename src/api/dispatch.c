@@ -329,6 +329,21 @@ void api_dispatch(api_ctx_t *ctx, http_request_t *req)
 	}
 	if (check_body(req, route) < 0)
 		return;
+	if ((route->guard.flags & GUARD_PRINCIPAL_ONLY) && cp != NULL && acting == 0) {
+		/* One round trip: no BEGIN/COMMIT around a read of the principal.
+		 * Impersonation writes an audit row, so it takes the normal path. */
+		rc = db_ensure(req->db);
+		if (rc == 0) {
+			rc = load_principal(req, cp, acting);
+			if (rc == ERR_UNAVAIL && !db_is_up(req->db) && db_ensure(req->db) == 0)
+				rc = load_principal(req, cp, acting); /* restarted server */
+		}
+		if (rc == 0 && check_guards(req, &route->guard) == 0)
+			rc = route->handler(req);
+		if (rc < 0)
+			http_reply_err(req, rc);
+		return;
+	}
 	if (route->guard.flags & GUARD_NO_TX) {
 		rc = route->handler(req);
 		if (rc < 0 && !req->responded)

@@ -30,7 +30,7 @@ const http_route_t api_routes[] = {
     {HTTP_POST, "/api/auth/login", auth_handle_login, PUBLIC, JSON},
     {HTTP_POST, "/api/auth/refresh", auth_handle_refresh, PUBLIC, JSON},
     {HTTP_POST, "/api/auth/logout", auth_handle_logout, USER(ROLE_AGENT), 0},
-    {HTTP_GET, "/api/me", auth_handle_me, USER(ROLE_AGENT), 0},
+    {HTTP_GET, "/api/me", auth_handle_me, {GUARD_USER | GUARD_PRINCIPAL_ONLY, ROLE_AGENT, NULL}, 0},
 
     /* tenant administration */
     {HTTP_GET, "/api/users", admin_users_list, TENANT(ROLE_ADMIN, NULL), 0},
