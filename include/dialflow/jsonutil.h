@@ -32,7 +32,7 @@ bool json_fielderr_any(const json_fielderr_t *fe);
 
 /*
  * Field getters. `required` makes a missing key an error. A present key of the
- * wrong type is always an error. On error they record it and leave *out alone.
+ * wrong type, or null, is always an error. On error they record it and leave *out alone.
  * Returns 1 when a value was read, 0 when absent, -1 on error.
  */
 int json_get_str(json_t *obj, const char *key, bool required, size_t minlen, size_t maxlen,

@@ -128,7 +128,7 @@ int admin_users_create(http_request_t *req)
 	}
 	if (json_get_str(req->json, "email", true, 3, 254, &email, &fe) > 0 && !valid_email(email))
 		json_fielderr_add(&fe, "email", "is not a valid email address");
-	json_get_str(req->json, "name", false, 0, 200, &name, &fe);
+	json_get_str(req->json, "name", true, 1, 200, &name, &fe);
 	if (json_get_str(req->json, "password", true, 1, 1024, &password, &fe) > 0 &&
 	    (weak = auth_password_weak(password)) != NULL)
 		json_fielderr_add(&fe, "password", weak);

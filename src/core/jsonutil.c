@@ -52,16 +52,23 @@ bool json_fielderr_any(const json_fielderr_t *fe)
 	return fe->list != NULL && json_array_size(fe->list) > 0;
 }
 
+/* The value of key; a missing key is an error only when required, and an
+ * explicit null is always one (null never silently means "not sent"). */
 static json_t *field(json_t *obj, const char *key, bool required, json_fielderr_t *fe, int *rc)
 {
 	json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
 
 	*rc = 0;
-	if (v == NULL || json_is_null(v)) {
+	if (v == NULL) {
 		if (required) {
 			json_fielderr_add(fe, key, "is required");
 			*rc = -1;
 		}
+		return NULL;
+	}
+	if (json_is_null(v)) {
+		json_fielderr_add(fe, key, "must not be null");
+		*rc = -1;
 		return NULL;
 	}
 	return v;

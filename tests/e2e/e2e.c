@@ -90,6 +90,14 @@ const char *e2e_env_required(const char *name)
 	return v;
 }
 
+void e2e_skip_without_stack(void)
+{
+	if (e2e_env("DIALFLOW_TEST_BASE_URL", NULL) == NULL) {
+		printf("1..0 # SKIP DIALFLOW_TEST_BASE_URL is not set (./dev test runs this tier)\n");
+		exit(0);
+	}
+}
+
 double e2e_now_ms(void)
 {
 	struct timespec ts;
@@ -195,6 +203,27 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
+const char *e2e_base_url(void)
+{
+	return e2e_env("DIALFLOW_TEST_BASE_URL", DEFAULT_BASE_URL);
+}
+
+void e2e_curl_common(CURL *h)
+{
+	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(h, CURLOPT_IPRESOLVE, (long)CURL_IPRESOLVE_V4);
+	/* HTTP/1.1 as nginx speaks it to most API clients; h2 header limits differ. */
+	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, E2E_TIMEOUT_MS);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (e2e_env("DIALFLOW_TEST_CA_FILE", NULL) != NULL) {
+		curl_easy_setopt(h, CURLOPT_CAINFO, e2e_env("DIALFLOW_TEST_CA_FILE", NULL));
+	}
+}
+
 static bool method_has_body(const char *method)
 {
 	return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
@@ -229,20 +258,9 @@ e2e_resp_t e2e_req_ex(const e2e_opts_t *opts, const char *method, const char *pa
 		curl_easy_reset(h);
 	}
 
-	url = xasprintf("%s%s", e2e_env("DIALFLOW_TEST_BASE_URL", DEFAULT_BASE_URL), path);
+	url = xasprintf("%s%s", e2e_base_url(), path);
 	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
-	curl_easy_setopt(h, CURLOPT_IPRESOLVE, (long)CURL_IPRESOLVE_V4);
-	/* HTTP/1.1 as nginx speaks it to most API clients; h2 header limits differ. */
-	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, E2E_TIMEOUT_MS);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (e2e_env("DIALFLOW_TEST_CA_FILE", NULL) != NULL) {
-		curl_easy_setopt(h, CURLOPT_CAINFO, e2e_env("DIALFLOW_TEST_CA_FILE", NULL));
-	}
+	e2e_curl_common(h);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r.curl_error);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, &r);
@@ -343,8 +361,7 @@ e2e_resp_t e2e_json_req(const char *method, const char *path, const char *token,
 	return r;
 }
 
-e2e_resp_t e2e_raw_json(const char *method, const char *path, const char *token,
-			const char *body)
+e2e_resp_t e2e_raw_json(const char *method, const char *path, const char *token, const char *body)
 {
 	return e2e_req(method, path, token, "application/json", body, strlen(body), NULL);
 }
@@ -461,7 +478,7 @@ static void dump_resp(const e2e_resp_t *r)
 }
 
 static void fail_resp(const e2e_resp_t *r, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static void fail_resp(const e2e_resp_t *r, const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;
@@ -490,8 +507,7 @@ static void expect_json_ctype(const e2e_resp_t *r, const char *file, int line)
 	}
 }
 
-void e2e_expect_error_at(const e2e_resp_t *r, long st, const char *code, const char *file,
-			 int line)
+void e2e_expect_error_at(const e2e_resp_t *r, long st, const char *code, const char *file, int line)
 {
 	const char *c;
 
@@ -538,7 +554,8 @@ void e2e_expect_field_error_at(const e2e_resp_t *r, const char *field, const cha
 	{
 		const char *name = e2e_jstr(f, "field");
 		if (e2e_jstr(f, "message") == NULL || name == NULL) {
-			fail_resp(r, file, line, "error.fields[%zu] lacks field/message strings", i);
+			fail_resp(r, file, line, "error.fields[%zu] lacks field/message strings",
+				  i);
 		}
 		size_t n = strlen(field);
 
@@ -606,8 +623,8 @@ void e2e_expect_list_at(const e2e_resp_t *r, json_int_t page, json_int_t size, c
 	}
 }
 
-void e2e_expect_true_at(const e2e_resp_t *r, bool cond, const char *file, int line,
-			const char *fmt, ...)
+void e2e_expect_true_at(const e2e_resp_t *r, bool cond, const char *file, int line, const char *fmt,
+			...)
 {
 	va_list ap;
 
@@ -836,9 +853,9 @@ void e2e_user_create(e2e_user_t *u, int64_t business_id, const char *role)
 	email = e2e_unique_email(prefix);
 	name = e2e_unique(role);
 	snprintf(biz, sizeof(biz), "%lld", (long long)business_id);
-	const char *argv[] = {"user",     "create", "--email",  email,        "--name",
-			      name,       "--role", role,       "--password", E2E_PASSWORD,
-			      "--business", biz,    NULL};
+	const char *argv[] = {"user",	    "create", "--email", email,	       "--name",
+			      name,	    "--role", role,	 "--password", E2E_PASSWORD,
+			      "--business", biz,      NULL};
 	if (business_id == 0) {
 		argv[10] = NULL; /* no --business */
 	}

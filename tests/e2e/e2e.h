@@ -37,23 +37,30 @@ typedef struct e2e_header {
 
 /* One HTTP exchange. Free with e2e_resp_free(). */
 typedef struct e2e_resp {
-	char what[256];  /* "METHOD /path" (path cut), for failure messages */
-	long status;     /* HTTP status; 0 when the transfer failed         */
-	int curl_code;   /* CURLE_OK, or why the transfer failed            */
+	char what[256]; /* "METHOD /path" (path cut), for failure messages */
+	long status;	/* HTTP status; 0 when the transfer failed         */
+	int curl_code;	/* CURLE_OK, or why the transfer failed            */
 	char curl_error[CURL_ERROR_SIZE];
 	e2e_header_t *headers; /* of the final response (not of a 100 Continue) */
 	size_t nheaders;
 	char *body; /* raw body, NUL-terminated; never NULL after a request */
 	size_t body_len;
-	json_t *json;      /* the parsed body, NULL when it is not JSON     */
+	json_t *json;	   /* the parsed body, NULL when it is not JSON     */
 	double elapsed_ms; /* wall time of the whole exchange                */
 } e2e_resp_t;
 
 /* Per-request options for e2e_req_ex(); zero-initialise and set what you need. */
 typedef struct e2e_opts {
 	const char *source_addr; /* bind the client socket to this local address */
-	CURL *handle;            /* reuse this easy handle (and its connection)   */
+	CURL *handle;		 /* reuse this easy handle (and its connection)   */
 } e2e_opts_t;
+
+/*
+ * First call of every e2e main(): without DIALFLOW_TEST_BASE_URL (a plain
+ * `make check` or distcheck, with no stack running) print a TAP skip plan and
+ * exit 0. ./dev test always sets it, and counts a skipped tier as a failure.
+ */
+void e2e_skip_without_stack(void);
 
 /* Initialise libcurl once; call from every group setup. Returns 0. */
 int e2e_global_setup(void **state);
@@ -79,8 +86,7 @@ e2e_resp_t e2e_req_ex(const e2e_opts_t *opts, const char *method, const char *pa
 e2e_resp_t e2e_json_req(const char *method, const char *path, const char *token, json_t *body,
 			const char *const extra_headers[]);
 /* A JSON request with a body given as text, e.g. e2e_raw_json("POST", p, tok, "{\"a\":1}"). */
-e2e_resp_t e2e_raw_json(const char *method, const char *path, const char *token,
-			const char *body);
+e2e_resp_t e2e_raw_json(const char *method, const char *path, const char *token, const char *body);
 /* GET without a body. */
 e2e_resp_t e2e_get(const char *path, const char *token, const char *const extra_headers[]);
 void e2e_resp_free(e2e_resp_t *r);
@@ -128,8 +134,8 @@ void e2e_expect_json_headers_at(const e2e_resp_t *r, const char *file, int line)
 /* 200 and the list envelope {items[],total,page,page_size}; page/size -1 skip their check. */
 void e2e_expect_list_at(const e2e_resp_t *r, json_int_t page, json_int_t size, const char *file,
 			int line);
-void e2e_expect_true_at(const e2e_resp_t *r, bool cond, const char *file, int line,
-			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void e2e_expect_true_at(const e2e_resp_t *r, bool cond, const char *file, int line, const char *fmt,
+			...) __attribute__((format(printf, 5, 6)));
 void e2e_expect_jstr_at(const e2e_resp_t *r, const char *path, const char *want, const char *file,
 			int line);
 void e2e_expect_jint_at(const e2e_resp_t *r, const char *path, json_int_t want, const char *file,
@@ -181,7 +187,7 @@ long long e2e_log_offset(void);
  * (NULL-terminated), polling for up to timeout_ms. */
 bool e2e_log_wait(long long offset, const char *const needles[], int timeout_ms);
 /* Fail unless such a line appears within 2 s. */
-#define E2E_LOG_EXPECT(offset, ...)                                                               \
+#define E2E_LOG_EXPECT(offset, ...)                                                                \
 	e2e_log_expect_at((offset), (const char *const[]){__VA_ARGS__, NULL}, __FILE__, __LINE__)
 void e2e_log_expect_at(long long offset, const char *const needles[], const char *file, int line);
 
@@ -190,6 +196,11 @@ void e2e_log_expect_at(long long offset, const char *const needles[], const char
 /* Monotonic milliseconds. */
 double e2e_now_ms(void);
 void e2e_sleep_ms(long ms);
+
+/* DIALFLOW_TEST_BASE_URL, or https://localhost:18443. */
+const char *e2e_base_url(void);
+/* Apply the TLS, timeout and address-family options every request uses to easy handle h. */
+void e2e_curl_common(CURL *h);
 
 /* An environment variable, or `def` when unset or empty. */
 const char *e2e_env(const char *name, const char *def);

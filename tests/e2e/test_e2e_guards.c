@@ -23,10 +23,10 @@ static int group_setup(void **state)
 	if (e2e_global_setup(state) != 0) {
 		return -1;
 	}
-	biz_full = e2e_business_create("e2e-guards-full", "calls_outbound,whatsapp_flows,settings",
-				       NULL);
-	biz_nosettings = e2e_business_create("e2e-guards-nosettings",
-					     "calls_outbound,whatsapp_flows", NULL);
+	biz_full =
+	    e2e_business_create("e2e-guards-full", "calls_outbound,whatsapp_flows,settings", NULL);
+	biz_nosettings =
+	    e2e_business_create("e2e-guards-nosettings", "calls_outbound,whatsapp_flows", NULL);
 	e2e_user_create(&sysadmin, 0, "system_admin");
 	e2e_user_create(&owner_full, biz_full, "owner");
 	e2e_user_create(&admin_full, biz_full, "admin");
@@ -80,25 +80,25 @@ static void test_401_without_token_everywhere(void **state)
 	snprintf(pages_path, sizeof(pages_path), "/api/admin/businesses/%lld/pages",
 		 (long long)biz_full);
 	const route_t routes[] = {
-		{"GET", "/api/me", NULL},
-		{"POST", "/api/auth/logout", NULL},
-		{"GET", "/api/users", NULL},
-		{"POST", "/api/users",
-		 "{\"email\":\"x@e2e.example.com\",\"name\":\"x\",\"password\":\"" E2E_PASSWORD
-		 "\",\"role\":\"agent\"}"},
-		{"PATCH", user_path, "{\"role\":\"admin\"}"},
-		{"GET", "/api/admin/businesses", NULL},
-		{"POST", "/api/admin/businesses", "{\"name\":\"e2e guard\"}"},
-		{"PATCH", pages_path, "{\"enabled_pages\":[]}"},
-		{"GET", "/api/admin/audit", NULL},
-		{"GET", "/api/audit", NULL},
+	    {"GET", "/api/me", NULL},
+	    {"POST", "/api/auth/logout", NULL},
+	    {"GET", "/api/users", NULL},
+	    {"POST", "/api/users",
+	     "{\"email\":\"x@e2e.example.com\",\"name\":\"x\",\"password\":\"" E2E_PASSWORD
+	     "\",\"role\":\"agent\"}"},
+	    {"PATCH", user_path, "{\"role\":\"admin\"}"},
+	    {"GET", "/api/admin/businesses", NULL},
+	    {"POST", "/api/admin/businesses", "{\"name\":\"e2e guard\"}"},
+	    {"PATCH", pages_path, "{\"enabled_pages\":[]}"},
+	    {"GET", "/api/admin/audit", NULL},
+	    {"GET", "/api/audit", NULL},
 	};
 	static const char *const bad_auth[][2] = {
-		{NULL, NULL},
-		{"Authorization: Bearer not.a.jwt", NULL},
-		{"Authorization: Bearer", NULL},
-		{"Authorization: Basic YWRtaW46YWRtaW4=", NULL},
-		{"Authorization: bearer", NULL},
+	    {NULL, NULL},
+	    {"Authorization: Bearer not.a.jwt", NULL},
+	    {"Authorization: Bearer", NULL},
+	    {"Authorization: Basic YWRtaW46YWRtaW4=", NULL},
+	    {"Authorization: bearer", NULL},
 	};
 
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -165,8 +165,8 @@ static void test_404_unknown_path(void **state)
 {
 	(void)state;
 	static const char *const paths[] = {"/api/does-not-exist", "/api/users/1/nope",
-					    "/api/admin", "/api/me/extra", "/api/users/abc",
-					    NULL};
+					    "/api/admin",	   "/api/me/extra",
+					    "/api/users/abc",	   NULL};
 
 	for (size_t i = 0; paths[i] != NULL; i++) {
 		e2e_resp_t r = e2e_get(paths[i], owner_full.token, NULL);
@@ -184,15 +184,18 @@ static void test_405_wrong_method(void **state)
 		const char *path;
 		const char *allowed;
 	} cases[] = {
-		{"DELETE", "/api/me", "GET"},	       {"POST", "/api/me", "GET"},
-		{"PUT", "/api/health", "GET"},	       {"GET", "/api/auth/login", "POST"},
-		{"DELETE", "/api/auth/refresh", "POST"}, {"DELETE", "/api/users", "GET"},
-		{"GET", "/api/auth/logout", "POST"},
+	    {"DELETE", "/api/me", "GET"},
+	    {"POST", "/api/me", "GET"},
+	    {"PUT", "/api/health", "GET"},
+	    {"GET", "/api/auth/login", "POST"},
+	    {"DELETE", "/api/auth/refresh", "POST"},
+	    {"DELETE", "/api/users", "GET"},
+	    {"GET", "/api/auth/logout", "POST"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		e2e_resp_t r = e2e_req(cases[i].method, cases[i].path, owner_full.token, NULL,
-				       NULL, 0, NULL);
+		e2e_resp_t r =
+		    e2e_req(cases[i].method, cases[i].path, owner_full.token, NULL, NULL, 0, NULL);
 		const char *allow;
 
 		E2E_ERROR(r, 405, "method_not_allowed");
@@ -204,12 +207,12 @@ static void test_405_wrong_method(void **state)
 		e2e_resp_free(&r);
 	}
 	/* A path with two methods lists both. */
-	e2e_resp_t r = e2e_req("DELETE", "/api/admin/businesses", sysadmin.token, NULL, NULL, 0,
-			       NULL);
+	e2e_resp_t r =
+	    e2e_req("DELETE", "/api/admin/businesses", sysadmin.token, NULL, NULL, 0, NULL);
 	E2E_ERROR(r, 405, "method_not_allowed");
 	E2E_TRUE(r,
 		 e2e_header(&r, "Allow") && strstr(e2e_header(&r, "Allow"), "GET") &&
-			 strstr(e2e_header(&r, "Allow"), "POST"),
+		     strstr(e2e_header(&r, "Allow"), "POST"),
 		 "Allow does not list GET and POST");
 	e2e_resp_free(&r);
 }
@@ -241,13 +244,14 @@ static void test_system_admin_needs_business_on_tenant_routes(void **state)
 
 int main(void)
 {
+	e2e_skip_without_stack();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_401_without_token_everywhere),
-		cmocka_unit_test(test_403_page_not_enabled),
-		cmocka_unit_test(test_403_insufficient_role),
-		cmocka_unit_test(test_404_unknown_path),
-		cmocka_unit_test(test_405_wrong_method),
-		cmocka_unit_test(test_system_admin_needs_business_on_tenant_routes),
+	    cmocka_unit_test(test_401_without_token_everywhere),
+	    cmocka_unit_test(test_403_page_not_enabled),
+	    cmocka_unit_test(test_403_insufficient_role),
+	    cmocka_unit_test(test_404_unknown_path),
+	    cmocka_unit_test(test_405_wrong_method),
+	    cmocka_unit_test(test_system_admin_needs_business_on_tenant_routes),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
