@@ -39,13 +39,14 @@ typedef struct config {
 } config_t;
 
 /*
- * Fill *cfg from the environment. `role_env`/`role_default` name the
- * database role variable of this binary (e.g. DIALFLOW_API_DB_ROLE /
- * "dialflow_app"). Returns 0, or -1 with *err set to a static message.
- * need_secret: the JWT secret file is required (API and CLI token issue).
+ * Fill *cfg from the environment. url_env names this binary's own database
+ * URL variable (e.g. DIALFLOW_API_DATABASE_URL; NULL for the CLI), which
+ * wins over DIALFLOW_DATABASE_URL. role_env/role_default name the role taken
+ * after connecting (DIALFLOW_API_DB_ROLE / "dialflow_app"). need_secret: the
+ * JWT secret file is required. Returns 0, or -1 with *err set (static text).
  */
-int config_load(config_t *cfg, const char *role_env, const char *role_default, int need_secret,
-		const char **err);
+int config_load(config_t *cfg, const char *url_env, const char *role_env, const char *role_default,
+		int need_secret, const char **err);
 void config_free(config_t *cfg);
 
 /* Read a whole small file (<= max bytes) into malloc'd memory; trailing newlines are trimmed. */

@@ -54,8 +54,9 @@ void log_write(log_level_t level, const char *component, const char *fmt, ...)
 const char *log_mask_phone(const char *phone, char *out, size_t outsz);
 
 /*
- * Copy `in` into out, replacing control characters, quotes and backslashes, so
- * a value from outside can never forge a log line. Truncates to outsz-1.
+ * Copy `in` into out, replacing control characters, double quotes and
+ * backslashes with '_', so a value from outside (logged as key="value") can
+ * never forge a line or a field. Truncates to outsz-1.
  */
 const char *log_sanitize(const char *in, char *out, size_t outsz);
 

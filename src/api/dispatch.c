@@ -31,7 +31,8 @@ api_ctx_t *api_ctx(const http_request_t *req)
 int api_ctx_init(api_ctx_t *ctx, const char *app_name, const char **err)
 {
 	memset(ctx, 0, sizeof(*ctx));
-	if (config_load(&ctx->cfg, "DIALFLOW_API_DB_ROLE", "dialflow_app", 1, err) < 0)
+	if (config_load(&ctx->cfg, "DIALFLOW_API_DATABASE_URL", "DIALFLOW_API_DB_ROLE",
+			"dialflow_app", 1, err) < 0)
 		return -1;
 	ctx->keys = auth_jwt_keyring_new();
 	if (ctx->keys == NULL ||

@@ -312,21 +312,19 @@ int auth_jwt_from_header(const char *header, const char **tok, size_t *len)
 	struct token_shape sh;
 	const char *why = NULL;
 	size_t n;
-	int rc = -1;
 
+	/* Nothing to clean up, so plain returns. */
 	if (header == NULL || tok == NULL || len == NULL)
-		goto out;
+		return -1;
 	/* Never walk past what could be valid: a 20 MB header costs 8 KiB of reading. */
 	n = strnlen(header, slen + AUTH_JWT_MAX_LEN + 1);
 	if (n <= slen || strncasecmp(header, "bearer", slen - 1) != 0 || header[slen - 1] != ' ')
-		goto out;
+		return -1;
 	if (check_shape(header + slen, n - slen, &sh, &why) != 0)
-		goto out;
+		return -1;
 	*tok = header + slen;
 	*len = n - slen;
-	rc = 0;
-out:
-	return rc;
+	return 0;
 }
 
 /* Equality of a JSON string with a C string, NUL-safe. */

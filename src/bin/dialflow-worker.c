@@ -20,7 +20,8 @@ int main(void)
 		log_warn("main", "cannot open DIALFLOW_LOG_FILE, logging to stderr");
 	if (getenv("DIALFLOW_LOG_LEVEL") && log_set_level(getenv("DIALFLOW_LOG_LEVEL")) < 0)
 		log_warn("worker", "unknown DIALFLOW_LOG_LEVEL, using info");
-	if (config_load(&cfg, "DIALFLOW_WORKER_DB_ROLE", "dialflow_worker", 0, &err) < 0) {
+	if (config_load(&cfg, "DIALFLOW_WORKER_DATABASE_URL", "DIALFLOW_WORKER_DB_ROLE",
+			"dialflow_worker", 0, &err) < 0) {
 		log_error("worker", "configuration: %s", err);
 		return 1;
 	}

@@ -493,7 +493,7 @@ int admin_cli_main(int argc, char **argv)
 		usage();
 		return 2;
 	}
-	if (config_load(&c.cfg, "DIALFLOW_ADMIN_DB_ROLE", "", 0, &err) < 0) {
+	if (config_load(&c.cfg, NULL, "DIALFLOW_ADMIN_DB_ROLE", "", 0, &err) < 0) {
 		fprintf(stderr, "dialflow-admin: %s\n", err);
 		return 1;
 	}

