@@ -51,6 +51,7 @@ static struct {
 	char *ec_priv;
 	char *ec_pub;
 	char *rsa1024_pub;
+	char *rsapss_pub; /* RSA-PSS: 2048 bits, but not an RS256 key */
 } fx;
 
 /* ---- fault injection (see the file comment) ---- */
@@ -186,13 +187,14 @@ static char *claims(const char *patch)
 	json_t *c = json_pack("{s:s, s:i, s:I, s:I, s:I, s:s, s:s, s:s}", "sub", "42", "ver", 3,
 			      "exp", (json_int_t)NOW + 900, "iat", (json_int_t)NOW, "nbf",
 			      (json_int_t)NOW, "token_use", "access", "iss", ISS, "aud", AUD);
-	json_t *p, *v;
-	const char *k;
 	char *s;
 
 	assert_non_null(c);
 	if (patch != NULL) {
-		p = json_loads(patch, 0, NULL);
+		json_t *p = json_loads(patch, 0, NULL);
+		json_t *v;
+		const char *k;
+
 		assert_non_null(p);
 		json_object_foreach(p, k, v)
 		{
@@ -314,10 +316,18 @@ static int group_setup(void **state)
 	EVP_PKEY *rsa2 = EVP_RSA_gen(2048);
 	EVP_PKEY *rsa1024 = EVP_RSA_gen(1024);
 	EVP_PKEY *ec = EVP_EC_gen("P-256");
+	EVP_PKEY *pss = NULL;
+	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA-PSS", NULL);
 
 	(void)state;
+	if (pctx == NULL || EVP_PKEY_keygen_init(pctx) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_keygen_bits(pctx, 2048) != 1 || EVP_PKEY_keygen(pctx, &pss) != 1)
+		return -1;
+	EVP_PKEY_CTX_free(pctx);
 	if (rsa == NULL || rsa2 == NULL || rsa1024 == NULL || ec == NULL)
 		return -1;
+	fx.rsapss_pub = pem_of(pss, 0);
+	EVP_PKEY_free(pss);
 	fx.rsa_priv = pem_of(rsa, 1);
 	fx.rsa_pub = pem_of(rsa, 0);
 	fx.rsa2_priv = pem_of(rsa2, 1);
@@ -346,6 +356,7 @@ static int group_teardown(void **state)
 	free(fx.rsa_pub);
 	free(fx.rsa2_priv);
 	free(fx.rsa1024_pub);
+	free(fx.rsapss_pub);
 	free(fx.ec_priv);
 	free(fx.ec_pub);
 	return 0;
@@ -432,6 +443,7 @@ static void test_keyring_checks_public_pems(void **state)
 	assert_int_equal(add_pem(kr, "r", "RS256", fx.rsa_priv), -1); /* verification only */
 	assert_int_equal(add_pem(kr, "r", "RS256", fx.ec_pub), -1);
 	assert_int_equal(add_pem(kr, "r", "RS256", fx.rsa1024_pub), -1);
+	assert_int_equal(add_pem(kr, "r", "RS256", fx.rsapss_pub), -1);
 	assert_int_equal(add_pem(kr, "e", "ES256", fx.rsa_pub), -1);
 	assert_int_equal(add_pem(kr, "e", "ES256", fx.ec_priv), -1);
 	assert_int_equal(add_pem(kr, "r", "RS256", fx.rsa_pub), 0);
@@ -766,8 +778,6 @@ static void test_header_types(void **state)
 	    "{\"alg\":\"HS256\",\"kid\":\"hs1\"",
 	};
 	char *pay = claims(NULL);
-	char *tok;
-	char *h;
 	size_t i;
 
 	(void)state;
@@ -788,8 +798,9 @@ static void test_header_types(void **state)
 	{
 		static const char odd_hdr[] = "{\"alg\":\"HS256\",\"kid\":\"hs1\" }"; /* 28 bytes */
 		char *p64 = b64url(pay, strlen(pay));
+		char *h = b64url(odd_hdr, strlen(odd_hdr));
+		char *tok;
 
-		h = b64url(odd_hdr, strlen(odd_hdr));
 		tok = sign_segments(h, p64, HS1, strlen(HS1));
 		expect(tok, NULL); /* canonical: fine */
 		set_spare_bits(h);
@@ -862,6 +873,10 @@ static void test_nbf_and_iat(void **state)
 	expect(tok_with("{\"iat\":1700000061}"), "issued_in_future");
 	expect(tok_with("{\"nbf\":9223372036854775807}"), "not_yet_valid");
 
+	/* now + leeway saturates instead of overflowing. */
+	t = tok_with("{\"exp\":9223372036854775807,\"iat\":9223372036854775807}");
+	expect_at(t, strlen(t), &p, (time_t)(INT64_MAX - 10), NULL);
+
 	p.leeway = 3600;
 	t = tok_with("{\"nbf\":1700000061}");
 	expect_at(t, strlen(t), &p, NOW, "not_yet_valid");
@@ -920,7 +935,7 @@ static void test_payload_shape(void **state)
 {
 	char *pay = claims(NULL);
 	char *dup;
-	char *tok, *p;
+	char *p;
 
 	(void)state;
 	/* Duplicate claim names: libjwt lets the last one win. */
@@ -951,8 +966,8 @@ static void test_payload_shape(void **state)
 	p = b64url(pay, strlen(pay));
 	{
 		char *h = b64url(HDR_HS1, strlen(HDR_HS1));
+		char *tok = sign_segments(h, p, HS1, strlen(HS1));
 
-		tok = sign_segments(h, p, HS1, strlen(HS1));
 		expect(tok, NULL);
 		set_spare_bits(p);
 		tok = sign_segments(h, p, HS1, strlen(HS1));
@@ -1075,6 +1090,9 @@ static void test_bearer_parsing(void **state)
 	    "Basic YWxhZGRpbjpvcGVuc2VzYW1l",
 	    "Bearer: a.b.c",
 	    "Token a.b.c",
+	    "Bearor a.b.c",
+	    "Bearer\240a.b.c", /* NBSP */
+	    "MAC123 a.b.c",
 	    "Bearer a.b",
 	    "Bearer a.b.c.d",
 	    "Bearer .b.c",
