@@ -186,8 +186,13 @@ int auth_handle_me(http_request_t *req)
 	const auth_principal_t *p = req->principal;
 	json_t *pages = json_array(), *business;
 
-	for (size_t i = 0; i < p->npages; i++)
-		json_array_append_new(pages, json_string(p->pages[i]));
+	/* the pages this user can open: enabled for the business and allowed for the role */
+	for (size_t i = 0; i < p->npages; i++) {
+		const auth_page_t *page = auth_page_find(p->pages[i]);
+
+		if (page != NULL && p->role >= page->min_role)
+			json_array_append_new(pages, json_string(p->pages[i]));
+	}
 	business = p->business_id > 0 ? json_pack("{s:I,s:s}", "id", (json_int_t)p->business_id,
 						  "name", p->business_name ? p->business_name : "")
 				      : json_null();

@@ -70,12 +70,25 @@ df_ensure_deps() {
 	fi
 	df_log "installing missing packages: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	df_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null ||
-		df_die "apt-get update failed"
-	df_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		"${missing[@]}" </dev/null || df_die "apt-get install failed"
-	# postgresql-common may create (and start) a system cluster; ours are separate
-	# clusters on their own unix sockets, so it is left alone.
+	# The nginx and postgresql packages start system services on :80 and :5432.
+	# We run private instances, so keep the packages from starting anything: a
+	# service that fails to start (port taken, no init in a container) would
+	# otherwise fail the whole install. policy-rc.d is only added if absent.
+	local policy=/usr/sbin/policy-rc.d added=0 rc=0
+	if ! df_as_root test -e "$policy"; then
+		printf '#!/bin/sh\n# added by dialflow ./dev during apt-get install\nexit 101\n' |
+			df_as_root tee "$policy" >/dev/null && df_as_root chmod 0755 "$policy" && added=1
+	fi
+	df_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null || rc=1
+	if [ "$rc" -eq 0 ]; then
+		df_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends "${missing[@]}" </dev/null || rc=2
+	fi
+	if [ "$added" -eq 1 ]; then
+		df_as_root rm -f "$policy"
+	fi
+	[ "$rc" -ne 1 ] || df_die "apt-get update failed"
+	[ "$rc" -ne 2 ] || df_die "apt-get install failed"
 }
 
 # ---------------------------------------------------------------------------
@@ -104,6 +117,17 @@ df_pidfile_alive() {
 	done <"$file"
 }
 
+# True while pid exists and is not a zombie (an orphan's zombie lingers until
+# init reaps it, which some container inits do slowly).
+df_pid_running() {
+	local state=""
+	kill -0 "$1" 2>/dev/null || return 1
+	if [ -r "/proc/$1/stat" ]; then
+		state="$(sed 's/^.*) \(.\).*$/\1/' "/proc/$1/stat" 2>/dev/null || true)"
+	fi
+	[ "$state" != Z ]
+}
+
 # Wait up to `secs` (fractional ok) for all pids to exit; returns 1 if some remain.
 df_wait_exit() {
 	local secs="$1" pid left i
@@ -113,7 +137,7 @@ df_wait_exit() {
 	for ((i = 0; i <= tries; i++)); do
 		left=0
 		for pid in "$@"; do
-			if kill -0 "$pid" 2>/dev/null; then
+			if df_pid_running "$pid"; then
 				left=1
 			fi
 		done

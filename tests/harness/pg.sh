@@ -146,6 +146,18 @@ SELECT format('CREATE DATABASE %I OWNER dialflow', :'db')
 SQL
 }
 
+# df_pg_app_logins AREA: let the API's and the worker's group roles (created
+# NOLOGIN by migration 0001) log in themselves, so that each binary connects
+# as its own role (DIALFLOW_API_DATABASE_URL, DIALFLOW_WORKER_DATABASE_URL) and
+# can never RESET ROLE to the owner. Run after migrating. Idempotent.
+df_pg_app_logins() {
+	local area="$1"
+	df_pg_psql_super "$area" -d postgres <<'SQL'
+ALTER ROLE dialflow_app LOGIN;
+ALTER ROLE dialflow_worker LOGIN;
+SQL
+}
+
 # libpq URL of DBNAME on AREA's socket, as user `user` (default dialflow).
 df_pg_url() {
 	local area="$1" db="$2" user="${3:-dialflow}"

@@ -71,12 +71,12 @@ df_tls_ensure() {
 # Write every DIALFLOW_* setting the binaries read (as currently set; call
 # df_env_defaults first) to FILE, one `NAME='value'` a line, mode 0600.
 DF_ENV_VARS=(
-	DIALFLOW_DATABASE_URL DIALFLOW_JWT_SECRET_FILE DIALFLOW_JWT_KID DIALFLOW_JWT_ISSUER
+	DIALFLOW_DATABASE_URL DIALFLOW_API_DATABASE_URL DIALFLOW_WORKER_DATABASE_URL DIALFLOW_JWT_SECRET_FILE DIALFLOW_JWT_KID DIALFLOW_JWT_ISSUER
 	DIALFLOW_JWT_AUDIENCE DIALFLOW_ACCESS_TTL DIALFLOW_REFRESH_TTL DIALFLOW_MAX_BODY
 	DIALFLOW_PUBLIC_URL DIALFLOW_MIGRATIONS_DIR DIALFLOW_LOG_LEVEL DIALFLOW_API_DB_ROLE
 	DIALFLOW_WORKER_DB_ROLE DIALFLOW_WORKER_HEARTBEAT_MS DIALFLOW_WORKER_STALE_S
 	DIALFLOW_DB_CONNECT_TIMEOUT DIALFLOW_DB_STATEMENT_TIMEOUT_MS
-	DIALFLOW_JWT_PUBKEY_FILE DIALFLOW_JWT_PUBKEY_ALG DIALFLOW_JWT_PUBKEY_KID
+	DIALFLOW_JWT_PUBKEY_FILE DIALFLOW_JWT_PUBKEY_ALG DIALFLOW_JWT_PUBKEY_KID DIALFLOW_DB_RETRY_AFTER
 )
 df_env_defaults() {
 	: "${DIALFLOW_JWT_KID:=k1}"
@@ -202,6 +202,9 @@ df_stack_start_api() {
 		# shellcheck disable=SC1090
 		. "$DF_S_ENV"
 		set +a
+		# The binaries also reopen their stderr on DIALFLOW_LOG_FILE themselves.
+		# shellcheck disable=SC2030
+		export DIALFLOW_LOG_FILE="$DF_S_API_LOG"
 		cd "$DF_S_DIR" || exit 1
 		# shellcheck disable=SC2016 # expanded by the child's sh
 		exec setsid spawn-fcgi -s "$DF_S_SOCK" -M 0660 -F "$want" -P "$DF_S_API_PID" -- \
@@ -220,6 +223,7 @@ df_stack_start_api() {
 	fi
 }
 
+# shellcheck disable=SC2031,SC2094 # a subshell's own env; the log is only appended to
 df_stack_start_worker() {
 	local pid
 	pid="$(df_stack_worker_pid)"
@@ -240,6 +244,7 @@ df_stack_start_worker() {
 		# shellcheck disable=SC1090
 		. "$DF_S_ENV"
 		set +a
+		export DIALFLOW_LOG_FILE="$DF_S_WORKER_LOG"
 		cd "$DF_S_DIR" && exec setsid "$DF_S_BIN/dialflow-worker"
 	) </dev/null >>"$DF_S_WORKER_LOG" 2>&1 &
 	pid=$!

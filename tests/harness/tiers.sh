@@ -16,6 +16,8 @@ DF_T_PG_STATE=""    # "", ok or failed
 DF_T_ASAN_STATE=""  # "", ok or failed
 DF_T_STACK_ON=0
 DF_T_CLEANED=0
+DF_T_CHILD=""       # the timeout(1) pid of the command running now
+DF_T_TAIL=""
 
 df_t_header() {
 	printf '\n======== tier: %s ========\n' "$1"
@@ -29,6 +31,35 @@ df_t_count() {
 	# Not in the "N passed, N failed" shape: only the final line has it.
 	DF_T_SUMMARY+=("$(printf '  %-12s passed=%-4d failed=%-4d %s' "$tier" "$p" "$f" "$note")")
 	printf -- '-------- %s: passed=%d failed=%d %s\n' "$tier" "$p" "$f" "$note"
+}
+
+# df_t_run LOG SECS [--quiet] CMD...: run CMD under timeout(1) with its output in
+# LOG (and on stdout unless --quiet); returns CMD's status (124 on time-out).
+# The command runs in the background so that a signal to ./dev interrupts the
+# wait at once: timeout puts CMD in its own process group, out of reach of a
+# terminal's ^C, and df_test_cleanup ends it through timeout's pid.
+df_t_run() {
+	local log="$1" secs="$2" quiet=0 rc
+	shift 2
+	if [ "${1:-}" = --quiet ]; then
+		quiet=1
+		shift
+	fi
+	: >"$log"
+	timeout --kill-after=10 "$secs" "$@" </dev/null >"$log" 2>&1 &
+	DF_T_CHILD=$!
+	if [ "$quiet" -eq 0 ]; then
+		tail -n +1 -s 0.2 -f --pid="$DF_T_CHILD" "$log" &
+		DF_T_TAIL=$!
+	fi
+	wait "$DF_T_CHILD"
+	rc=$?
+	DF_T_CHILD=""
+	if [ -n "$DF_T_TAIL" ]; then
+		wait "$DF_T_TAIL" 2>/dev/null
+		DF_T_TAIL=""
+	fi
+	return "$rc"
 }
 
 # Read the automake test-suite summary of a make log: prints "PASSED FAILED"
@@ -57,20 +88,49 @@ df_t_show_failed_logs() {
 	done
 }
 
+# Fallback for tests that automake generated no `X.log: X` rule for (it does
+# so only for programs it saw in TESTS, so `make check TESTS=X` cannot run
+# them): drive each program through build-aux/tap-driver.sh exactly as
+# `make check` would, then print an automake-style summary.
+df_t_tap_run() {
+	local t p=0 f=0 n rc=0
+	for t in "$@"; do
+		mkdir -p "$(dirname "$DF_T_ASAN/$t")"
+		(cd "$DF_T_ASAN" && CMOCKA_MESSAGE_OUTPUT=TAP AM_TAP_AWK="${AWK:-awk}" \
+			sh "$DF_ROOT/build-aux/tap-driver.sh" --test-name "$t" --log-file "$t.log" \
+			--trs-file "$t.trs" --color-tests no --enable-hard-errors yes \
+			--expect-failure no -- "./$t") || rc=1
+		n="$(grep -cE '^:test-result: (PASS|XFAIL)' "$DF_T_ASAN/$t.trs" 2>/dev/null || true)"
+		p=$((p + ${n:-0}))
+		n="$(grep -cE '^:test-result: (FAIL|ERROR|XPASS)' "$DF_T_ASAN/$t.trs" 2>/dev/null || true)"
+		f=$((f + ${n:-0}))
+		[ -e "$DF_T_ASAN/$t.trs" ] || f=$((f + 1))
+	done
+	printf '# TOTAL: %d\n# PASS:  %d\n# FAIL:  %d\n# ERROR: 0\n# XPASS: 0\n' $((p + f)) "$p" "$f"
+	return "$rc"
+}
+
 # df_t_make_check TIER TIMEOUT TESTS...: run `make check TESTS=...` in the
-# ASan build and count. With no TESTS, the Makefile's own TESTS (the unit tests).
+# ASan build and count.
 df_t_make_check() {
 	local tier="$1" secs="$2" rc counts p f log jobs=1
 	shift 2
 	log="$DF_T_LOGS/$tier.log"
-	local args=(-C "$DF_T_ASAN" --no-print-directory check AM_COLOR_TESTS=no)
 	if [ "$tier" = unit ]; then
 		jobs="${DF_JOBS:-2}" # hermetic; the database tiers run one test at a time
-	else
-		args+=("TESTS=$*")
 	fi
-	timeout --kill-after=10 "$secs" make -j"$jobs" "${args[@]}" 2>&1 | tee "$log"
-	rc=${PIPESTATUS[0]}
+	export AM_COLOR_TESTS=no
+	if grep -q "^$1.log:" "$DF_T_ASAN/Makefile"; then
+		df_t_run "$log" "$secs" make -C "$DF_T_ASAN" --no-print-directory -j"$jobs" \
+			check AM_COLOR_TESTS=no "TESTS=$*"
+		rc=$?
+	else
+		echo "(no make rule for $1.log: running the tests through tap-driver.sh directly)"
+		export -f df_t_tap_run
+		export DF_T_ASAN DF_ROOT
+		df_t_run "$log" "$secs" bash -c 'df_t_tap_run "$@"' bash "$@"
+		rc=$?
+	fi
 	counts="$(df_t_parse_summary "$log")"
 	if [ -z "$counts" ]; then
 		p=0
@@ -85,10 +145,6 @@ df_t_make_check() {
 		fi
 	fi
 	if [ "$f" -gt 0 ]; then
-		if [ "$tier" = unit ]; then
-			# shellcheck disable=SC2046
-			set -- $(make -s --no-print-directory -C "$DF_T_ASAN" print-unit-tests)
-		fi
 		df_t_show_failed_logs "$@"
 	fi
 	DF_T_LAST_P=$p
@@ -100,8 +156,8 @@ df_t_asan_build() {
 	if [ -z "$DF_T_ASAN_STATE" ]; then
 		DF_T_ASAN_STATE=failed
 		if df_build asan --enable-asan &&
-			make -C "$DF_T_ASAN" --no-print-directory -j"${DF_JOBS:-2}" check TESTS= \
-				AM_COLOR_TESTS=no >"$DF_T_LOGS/build-tests.log" 2>&1; then
+			df_t_run "$DF_T_LOGS/build-tests.log" 1800 --quiet make -C "$DF_T_ASAN" \
+				--no-print-directory -j"${DF_JOBS:-2}" check TESTS= AM_COLOR_TESTS=no; then
 			DF_T_ASAN_STATE=ok
 		else
 			tail -n 60 "$DF_T_LOGS/build-tests.log" 2>/dev/null || true
@@ -138,6 +194,11 @@ df_t_pg_setup() {
 		echo "dialflow-admin migrate failed"
 		return 1
 	fi
+	# The stack's binaries log in as their own roles, as in production.
+	df_pg_app_logins "$DF_T_PG_AREA" || return 1
+	DIALFLOW_API_DATABASE_URL="$(df_pg_url "$DF_T_PG_AREA" dialflow_test dialflow_app)"
+	DIALFLOW_WORKER_DATABASE_URL="$(df_pg_url "$DF_T_PG_AREA" dialflow_test dialflow_worker)"
+	export DIALFLOW_API_DATABASE_URL DIALFLOW_WORKER_DATABASE_URL
 	DF_T_PG_STATE=ok
 }
 
@@ -147,7 +208,13 @@ df_tier_unit() {
 		df_t_count unit 0 1 "(build failed)"
 		return
 	fi
-	df_t_make_check unit 900
+	local tests=()
+	read -r -a tests <<<"$(df_t_list unit)"
+	if [ "${#tests[@]}" -eq 0 ]; then
+		df_t_count unit 0 1 "(make print-unit-tests listed nothing)"
+		return
+	fi
+	df_t_make_check unit 300 "${tests[@]}"
 	df_t_count unit "$DF_T_LAST_P" "$DF_T_LAST_F"
 }
 
@@ -169,7 +236,7 @@ df_tier_integration() {
 		df_t_count integration "$p" "$f" "(no integration tests)"
 		return
 	fi
-	df_t_make_check integration 900 "${tests[@]}"
+	df_t_make_check integration 300 "${tests[@]}"
 	df_t_count integration $((p + DF_T_LAST_P)) $((f + DF_T_LAST_F))
 }
 
@@ -238,7 +305,7 @@ df_tier_e2e() {
 	mapfile -t started < <(grep -E '^[0-9]+$' "$DF_S_API_PID")
 	read -r -a tests <<<"$(df_t_list e2e)"
 	if [ "${#tests[@]}" -gt 0 ]; then
-		df_t_make_check e2e 900 "${tests[@]}"
+		df_t_make_check e2e 600 "${tests[@]}"
 		p=$((p + DF_T_LAST_P))
 		f=$((f + DF_T_LAST_F))
 	fi
@@ -279,7 +346,7 @@ df_tier_e2e() {
 }
 
 df_tier_fuzz() {
-	local out="$DF_ROOT/build/fuzz" srcs=() src name bin corpus p=0 f=0 opts=()
+	local out="$DF_ROOT/build/fuzz" srcs=() src name bin corpus seeds p=0 f=0 opts=()
 	df_t_header fuzz
 	shopt -s nullglob
 	srcs=("$DF_ROOT"/tests/fuzz/fuzz_*.c)
@@ -288,7 +355,7 @@ df_tier_fuzz() {
 		df_t_count fuzz 0 0 "(no fuzz targets; skipped)"
 		return
 	fi
-	if ! "$DF_ROOT/tests/fuzz/build.sh" "$out" >"$DF_T_LOGS/fuzz-build.log" 2>&1; then
+	if ! df_t_run "$DF_T_LOGS/fuzz-build.log" 900 --quiet "$DF_ROOT/tests/fuzz/build.sh" "$out"; then
 		tail -n 60 "$DF_T_LOGS/fuzz-build.log"
 		echo "tests/fuzz/build.sh failed (some targets may still have been built)"
 	fi
@@ -304,17 +371,19 @@ df_tier_fuzz() {
 		corpus="$out/corpus-run/$name"
 		rm -rf "$corpus"
 		mkdir -p "$corpus"
-		if [ -d "$DF_ROOT/tests/fuzz/corpus/$name" ]; then
-			cp -R "$DF_ROOT/tests/fuzz/corpus/$name/." "$corpus/"
-		fi
+		# Seeds: tests/fuzz/corpus/fuzz_NAME/ or tests/fuzz/corpus/NAME/.
+		for seeds in "$DF_ROOT/tests/fuzz/corpus/$name" "$DF_ROOT/tests/fuzz/corpus/${name#fuzz_}"; do
+			if [ -d "$seeds" ]; then
+				cp -R "$seeds/." "$corpus/"
+			fi
+		done
 		opts=(-max_total_time=15 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
 			"-artifact_prefix=$out/artifacts/$name-")
 		if [ -f "$DF_ROOT/tests/fuzz/$name.dict" ]; then
 			opts+=("-dict=$DF_ROOT/tests/fuzz/$name.dict")
 		fi
-		if timeout --kill-after=10 120 "$bin" "${opts[@]}" "$corpus" </dev/null \
-			>"$DF_T_LOGS/$name.log" 2>&1; then
-			echo "PASS: $name ($(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' \
+		if df_t_run "$DF_T_LOGS/$name.log" 120 --quiet "$bin" "${opts[@]}" "$corpus"; then
+			echo "PASS: $name ($(find "$corpus" -type f | wc -l) inputs, $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' \
 				"$DF_T_LOGS/$name.log" | grep -o '[0-9]*$' || echo '?') runs)"
 			p=$((p + 1))
 		else
@@ -342,12 +411,20 @@ df_tier_lint() {
 	echo "clang-format"
 	mapfile -t files < <(cd "$DF_ROOT" && find src include tests bench -type f \
 		\( -name '*.c' -o -name '*.h' \) 2>/dev/null | sort)
-	if [ "${#files[@]}" -eq 0 ] ||
-		(cd "$DF_ROOT" && clang-format --dry-run -Werror "${files[@]}"); then
+	local bad=() file
+	for file in "${files[@]}"; do
+		if ! (cd "$DF_ROOT" && clang-format --dry-run -Werror "$file" >/dev/null 2>&1); then
+			bad+=("$file")
+		fi
+	done
+	if [ "${#bad[@]}" -eq 0 ]; then
 		echo "PASS: clang-format (${#files[@]} files)"
 		p=$((p + 1))
 	else
-		echo "FAIL: clang-format (fix with: clang-format -i <file>)"
+		(cd "$DF_ROOT" && clang-format --dry-run -Werror "${bad[@]}" 2>&1 | head -n 60)
+		echo "FAIL: clang-format: ${#bad[@]} of ${#files[@]} files are not formatted:"
+		printf '  %s\n' "${bad[@]}"
+		echo "  (fix with: clang-format -i FILE...)"
 		f=$((f + 1))
 	fi
 	df_t_count lint "$p" "$f"
@@ -372,9 +449,15 @@ df_tier_distcheck() {
 		df_t_count distcheck 0 1 "(configure failed)"
 		return
 	fi
+	# Without the DIALFLOW_* of the other tiers, its `make check` runs the unit
+	# tests and skips the database and stack tiers, as on any other machine.
+	local unset_env=() v
+	for v in $(compgen -e | grep '^DIALFLOW_' || true); do
+		unset_env+=(-u "$v")
+	done
 	echo "make distcheck (log: build/test-logs/distcheck.log)"
-	if timeout --kill-after=10 1200 make -C "$dir" --no-print-directory -j"${DF_JOBS:-2}" \
-		distcheck AM_COLOR_TESTS=no >"$DF_T_LOGS/distcheck.log" 2>&1; then
+	if df_t_run "$DF_T_LOGS/distcheck.log" 900 --quiet env "${unset_env[@]}" make -C "$dir" \
+		--no-print-directory -j"${DF_JOBS:-2}" distcheck AM_COLOR_TESTS=no; then
 		grep -E 'archives ready for distribution' "$DF_T_LOGS/distcheck.log" || true
 		echo "PASS: make distcheck"
 		df_t_count distcheck 1 0
@@ -389,6 +472,14 @@ df_tier_distcheck() {
 df_test_cleanup() {
 	[ "$DF_T_CLEANED" -eq 1 ] && return 0
 	DF_T_CLEANED=1
+	if [ -n "$DF_T_CHILD" ]; then
+		# timeout(1) passes the signal on to its whole process group.
+		kill -TERM "$DF_T_CHILD" 2>/dev/null || true
+		df_wait_exit 15 "$DF_T_CHILD" || kill -KILL "$DF_T_CHILD" 2>/dev/null || true
+	fi
+	if [ -n "$DF_T_TAIL" ]; then
+		kill -TERM "$DF_T_TAIL" 2>/dev/null || true
+	fi
 	if [ "$DF_T_STACK_ON" -eq 1 ]; then
 		df_stack_stop >/dev/null 2>&1 || true
 		DF_T_STACK_ON=0
