@@ -478,7 +478,7 @@ static void dump_resp(const e2e_resp_t *r)
 }
 
 static void fail_resp(const e2e_resp_t *r, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5), noreturn));
 static void fail_resp(const e2e_resp_t *r, const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;
@@ -489,6 +489,7 @@ static void fail_resp(const e2e_resp_t *r, const char *file, int line, const cha
 	print_error("\n");
 	dump_resp(r);
 	_fail(file, line);
+	abort(); /* _fail() longjmps out of the test and never returns */
 }
 
 void e2e_expect_status_at(const e2e_resp_t *r, long st, const char *file, int line)
@@ -637,6 +638,7 @@ void e2e_expect_true_at(const e2e_resp_t *r, bool cond, const char *file, int li
 	print_error("\n");
 	dump_resp(r);
 	_fail(file, line);
+	abort(); /* _fail() longjmps out of the test and never returns */
 }
 
 void e2e_expect_jstr_at(const e2e_resp_t *r, const char *path, const char *want, const char *file,
@@ -652,7 +654,7 @@ void e2e_expect_jstr_at(const e2e_resp_t *r, const char *path, const char *want,
 void e2e_expect_jint_at(const e2e_resp_t *r, const char *path, json_int_t want, const char *file,
 			int line)
 {
-	json_int_t got;
+	json_int_t got = 0;
 	if (!e2e_jint(r->json, path, &got)) {
 		fail_resp(r, file, line, "expected %s == %lld, got no integer", path,
 			  (long long)want);
@@ -790,7 +792,7 @@ json_t *e2e_cli_json(const char *const argv[])
 
 static int64_t cli_id(json_t *j, const char *const argv[])
 {
-	json_int_t id;
+	json_int_t id = 0;
 	if (!e2e_jint(j, "id", &id) || id <= 0) {
 		print_error("e2e: dialflow-admin output has no positive \"id\"\n");
 		cli_describe(argv);
