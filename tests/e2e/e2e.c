@@ -93,7 +93,8 @@ const char *e2e_env_required(const char *name)
 void e2e_skip_without_stack(void)
 {
 	if (e2e_env("DIALFLOW_TEST_BASE_URL", NULL) == NULL) {
-		printf("1..0 # SKIP DIALFLOW_TEST_BASE_URL is not set (./dev test runs this tier)\n");
+		printf(
+		    "1..0 # SKIP DIALFLOW_TEST_BASE_URL is not set (./dev test runs this tier)\n");
 		exit(0);
 	}
 }

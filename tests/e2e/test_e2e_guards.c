@@ -118,8 +118,9 @@ static void test_401_without_token_everywhere(void **state)
 	E2E_STATUS(m, 200);
 	E2E_JSTR_EQ(m, "user.role", "agent");
 	char *pages_after = json_dumps(e2e_jget(m.json, "pages"), JSON_COMPACT);
-	E2E_TRUE(m, pages_before != NULL && pages_after != NULL &&
-			 strcmp(pages_before, pages_after) == 0,
+	E2E_TRUE(m,
+		 pages_before != NULL && pages_after != NULL &&
+		     strcmp(pages_before, pages_after) == 0,
 		 "pages changed");
 	free(pages_before);
 	free(pages_after);
