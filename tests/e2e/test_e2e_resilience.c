@@ -393,6 +393,84 @@ static void test_worker_survives_restart(void **state)
 	expect_worker_alive();
 }
 
+/* --- clean shutdown of a worker ------------------------------------------- */
+
+/* One integer from the test database, or -1. */
+static long db_long(const char *sql, const char *param)
+{
+	const char *keys[] = {"dbname", "connect_timeout", NULL};
+	const char *vals[] = {e2e_env_required("DIALFLOW_TEST_DATABASE_URL"), "3", NULL};
+	const char *params[1] = {param};
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	PGresult *res = NULL;
+	long n = -1;
+
+	if (PQstatus(c) == CONNECTION_OK) {
+		res = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+			n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	}
+	PQclear(res);
+	PQfinish(c);
+	return n;
+}
+
+/*
+ * A second worker, started from the same build with the stack's settings,
+ * registers, and on SIGTERM marks its row stopped and exits 0 promptly.
+ */
+static void test_worker_sigterm_is_clean(void **state)
+{
+	const char *admin = e2e_env_required("DIALFLOW_ADMIN_BIN");
+	char bin[4096], pidstr[32], logpath[4200];
+	const char *slash = strrchr(admin, '/');
+	double deadline;
+	pid_t pid;
+	int status = -1;
+
+	(void)state;
+	assert_non_null(slash);
+	snprintf(bin, sizeof(bin), "%.*s/dialflow-worker", (int)(slash - admin), admin);
+	snprintf(logpath, sizeof(logpath), "%s/log/worker-sigterm.log",
+		 e2e_env_required("DIALFLOW_TEST_STACK_DIR"));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("DIALFLOW_LOG_FILE", logpath, 1);
+		execl(bin, bin, (char *)NULL);
+		_exit(127);
+	}
+	snprintf(pidstr, sizeof(pidstr), "%ld", (long)pid);
+	deadline = e2e_now_ms() + 10000;
+	while (db_long("SELECT count(*) FROM workers WHERE pid = $1::integer AND stopped_at IS NULL",
+		       pidstr) < 1) {
+		if (e2e_now_ms() > deadline || waitpid(pid, &status, WNOHANG) == pid) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			print_error("the second worker never registered (log: %s)\n", logpath);
+			fail();
+		}
+		e2e_sleep_ms(100);
+	}
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	deadline = e2e_now_ms() + 5000;
+	while (waitpid(pid, &status, WNOHANG) != pid) {
+		if (e2e_now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			print_error("the worker did not exit within 5 s of SIGTERM\n");
+			fail();
+		}
+		e2e_sleep_ms(50);
+	}
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(db_long("SELECT count(*) FROM workers WHERE pid = $1::integer AND "
+				 "stopped_at IS NOT NULL",
+				 pidstr),
+			 1);
+}
+
 int main(void)
 {
 	e2e_skip_without_stack();
@@ -401,6 +479,7 @@ int main(void)
 	    cmocka_unit_test(test_login_flood_is_rate_limited),
 	    cmocka_unit_test_teardown(test_postgres_restart, restart_teardown),
 	    cmocka_unit_test(test_worker_survives_restart),
+	    cmocka_unit_test(test_worker_sigterm_is_clean),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
