@@ -442,8 +442,9 @@ static void test_worker_sigterm_is_clean(void **state)
 	}
 	snprintf(pidstr, sizeof(pidstr), "%ld", (long)pid);
 	deadline = e2e_now_ms() + 10000;
-	while (db_long("SELECT count(*) FROM workers WHERE pid = $1::integer AND stopped_at IS NULL",
-		       pidstr) < 1) {
+	while (
+	    db_long("SELECT count(*) FROM workers WHERE pid = $1::integer AND stopped_at IS NULL",
+		    pidstr) < 1) {
 		if (e2e_now_ms() > deadline || waitpid(pid, &status, WNOHANG) == pid) {
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
