@@ -21,9 +21,27 @@ typedef struct api_ctx {
 	auth_jwt_policy_t policy;
 } api_ctx_t;
 
-/* The route table of the API and its length. */
+/* A module's route table. */
+typedef struct api_route_table {
+	const http_route_t *routes;
+	const size_t *n; /* the module's own count, defined next to its table */
+} api_route_table_t;
+
+/* The core routes (identity, administration) and every module's table. */
 extern const http_route_t api_routes[];
 extern const size_t api_nroutes;
+extern const http_route_t outbound_routes[];
+extern const size_t outbound_nroutes;
+extern const http_route_t webhook_routes[];
+extern const size_t webhook_nroutes;
+extern const api_route_table_t api_route_tables[];
+extern const size_t api_ntables;
+
+/*
+ * Match across every table: ROUTE_FOUND, ROUTE_NOT_FOUND or ROUTE_BAD_METHOD
+ * (with *allow the union of the methods the path accepts).
+ */
+int api_route_match(http_request_t *req, const http_route_t **out, unsigned *allow);
 
 /* Set up the context from the environment: config, key ring, database handle. */
 int api_ctx_init(api_ctx_t *ctx, const char *app_name, const char **err);

@@ -36,6 +36,23 @@ typedef struct config {
 
 	int worker_heartbeat_ms; /* DIALFLOW_WORKER_HEARTBEAT_MS (5000)        */
 	int worker_stale_s;	 /* DIALFLOW_WORKER_STALE_S (30)               */
+
+	/* outbound calls */
+	char *twilio_base_url;	  /* DIALFLOW_TWILIO_BASE_URL (https://api.twilio.com) */
+	char *twilio_account_sid; /* DIALFLOW_TWILIO_ACCOUNT_SID ("")              */
+	char *twilio_auth_token;  /* DIALFLOW_TWILIO_AUTH_TOKEN_FILE contents, or NULL */
+	char *twilio_from;	  /* DIALFLOW_TWILIO_FROM: default caller id ("") */
+	char *twilio_ca_file;	  /* DIALFLOW_TWILIO_CA_FILE: CA bundle for base_url ("") */
+	int calls_per_second;	  /* DIALFLOW_CALLS_PER_SECOND (1): per-account pace */
+	int ring_timeout_s;	  /* DIALFLOW_RING_TIMEOUT_S (30)                 */
+	int run_heartbeat_ms;	  /* DIALFLOW_RUN_HEARTBEAT_MS (5000)             */
+	int run_stale_s;	  /* DIALFLOW_RUN_STALE_S (30): stale run heartbeat age */
+	int call_reconcile_s;	  /* DIALFLOW_CALL_RECONCILE_S (600): calling, no final callback */
+	int call_log_sweep_s; /* DIALFLOW_CALL_LOG_SWEEP_S (60): call_log row still without sid */
+	int dispatch_poll_ms; /* DIALFLOW_DISPATCH_POLL_MS (1000): fallback when NOTIFY is missed */
+	int shutdown_grace_s; /* DIALFLOW_SHUTDOWN_GRACE_S (10): SIGTERM settle time */
+	int queue_batch;      /* DIALFLOW_QUEUE_BATCH (50): background jobs per claim */
+	int queue_lease_s;    /* DIALFLOW_QUEUE_LEASE_S (60): claim lease           */
 } config_t;
 
 /*

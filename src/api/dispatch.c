@@ -13,6 +13,7 @@
 #include "dialflow/err.h"
 #include "dialflow/handlers.h"
 #include "dialflow/log.h"
+#include "dialflow/outbound.h"
 #include "dialflow/strnum.h"
 
 #define TX_ATTEMPTS 3
@@ -54,6 +55,8 @@ int api_ctx_init(api_ctx_t *ctx, const char *app_name, const char **err)
 	api_health_register();
 	auth_handlers_register();
 	admin_register();
+	outbound_register();
+	webhooks_register();
 	ctx->db = db_new(ctx->cfg.database_url, app_name, ctx->cfg.db_role,
 			 ctx->cfg.db_connect_timeout, ctx->cfg.db_statement_timeout_ms);
 	return 0;
@@ -294,7 +297,7 @@ void api_dispatch(api_ctx_t *ctx, http_request_t *req)
 	req->db = ctx->db;
 	req->app = ctx;
 	req->cfg = &ctx->cfg;
-	rc = http_route_match(api_routes, api_nroutes, req, &route, &allow);
+	rc = api_route_match(req, &route, &allow);
 	if (rc == ROUTE_NOT_FOUND) {
 		http_reply_error(req, 404, "not_found", "no such endpoint", NULL);
 		return;

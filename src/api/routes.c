@@ -47,3 +47,32 @@ const http_route_t api_routes[] = {
 };
 
 const size_t api_nroutes = sizeof(api_routes) / sizeof(api_routes[0]);
+
+/* Every module's table; a module adds its routes in its own routes.c. */
+const api_route_table_t api_route_tables[] = {
+    {api_routes, &api_nroutes},
+    {outbound_routes, &outbound_nroutes},
+    {webhook_routes, &webhook_nroutes},
+};
+const size_t api_ntables = sizeof(api_route_tables) / sizeof(api_route_tables[0]);
+
+int api_route_match(http_request_t *req, const http_route_t **out, unsigned *allow)
+{
+	unsigned methods = 0;
+
+	*out = NULL;
+	*allow = 0;
+	for (size_t t = 0; t < api_ntables; t++) {
+		unsigned a = 0;
+		int rc = http_route_match(api_route_tables[t].routes, *api_route_tables[t].n, req,
+					  out, &a);
+
+		if (rc == ROUTE_FOUND)
+			return rc;
+		methods |= a;
+	}
+	if (methods == 0)
+		return ROUTE_NOT_FOUND;
+	*allow = methods;
+	return ROUTE_BAD_METHOD;
+}

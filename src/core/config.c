@@ -92,6 +92,10 @@ int config_load(config_t *cfg, const char *url_env, const char *role_env, const 
 	cfg->jwt_pubkey_kid = env_dup("DIALFLOW_JWT_PUBKEY_KID", "idp");
 	cfg->public_url = env_dup("DIALFLOW_PUBLIC_URL", "https://localhost:8443");
 	cfg->migrations_dir = env_dup("DIALFLOW_MIGRATIONS_DIR", DIALFLOW_MIGRATIONS_DEFAULT);
+	cfg->twilio_base_url = env_dup("DIALFLOW_TWILIO_BASE_URL", "https://api.twilio.com");
+	cfg->twilio_account_sid = env_dup("DIALFLOW_TWILIO_ACCOUNT_SID", "");
+	cfg->twilio_from = env_dup("DIALFLOW_TWILIO_FROM", "");
+	cfg->twilio_ca_file = env_dup("DIALFLOW_TWILIO_CA_FILE", "");
 
 #define INT_SETTING(field, name, def, min, max)                                                    \
 	do {                                                                                       \
@@ -109,6 +113,16 @@ int config_load(config_t *cfg, const char *url_env, const char *role_env, const 
 	INT_SETTING(max_body, "DIALFLOW_MAX_BODY", 1048576, 1024, 16 * 1048576);
 	INT_SETTING(worker_heartbeat_ms, "DIALFLOW_WORKER_HEARTBEAT_MS", 5000, 50, 60000);
 	INT_SETTING(worker_stale_s, "DIALFLOW_WORKER_STALE_S", 30, 1, 3600);
+	INT_SETTING(calls_per_second, "DIALFLOW_CALLS_PER_SECOND", 1, 1, 1000);
+	INT_SETTING(ring_timeout_s, "DIALFLOW_RING_TIMEOUT_S", 30, 5, 600);
+	INT_SETTING(run_heartbeat_ms, "DIALFLOW_RUN_HEARTBEAT_MS", 5000, 50, 60000);
+	INT_SETTING(run_stale_s, "DIALFLOW_RUN_STALE_S", 30, 1, 3600);
+	INT_SETTING(call_reconcile_s, "DIALFLOW_CALL_RECONCILE_S", 600, 1, 86400);
+	INT_SETTING(call_log_sweep_s, "DIALFLOW_CALL_LOG_SWEEP_S", 60, 1, 86400);
+	INT_SETTING(dispatch_poll_ms, "DIALFLOW_DISPATCH_POLL_MS", 1000, 10, 60000);
+	INT_SETTING(shutdown_grace_s, "DIALFLOW_SHUTDOWN_GRACE_S", 10, 0, 600);
+	INT_SETTING(queue_batch, "DIALFLOW_QUEUE_BATCH", 50, 1, 1000);
+	INT_SETTING(queue_lease_s, "DIALFLOW_QUEUE_LEASE_S", 60, 1, 3600);
 #undef INT_SETTING
 
 	path = getenv("DIALFLOW_JWT_SECRET_FILE");
@@ -120,6 +134,18 @@ int config_load(config_t *cfg, const char *url_env, const char *role_env, const 
 	} else if (need_secret) {
 		*err = "DIALFLOW_JWT_SECRET_FILE is not set";
 		return -1;
+	}
+	path = getenv("DIALFLOW_TWILIO_AUTH_TOKEN_FILE");
+	if (path != NULL && path[0] != '\0') {
+		unsigned char *tok = NULL;
+		size_t toklen = 0;
+
+		if (config_read_file(path, 256, &tok, &toklen) < 0 || toklen == 0) {
+			free(tok);
+			*err = "cannot read DIALFLOW_TWILIO_AUTH_TOKEN_FILE (or it is empty)";
+			return -1;
+		}
+		cfg->twilio_auth_token = (char *)tok;
 	}
 	path = getenv("DIALFLOW_JWT_PUBKEY_FILE");
 	if (path != NULL && path[0] != '\0' &&
@@ -146,5 +172,13 @@ void config_free(config_t *cfg)
 	free(cfg->jwt_pubkey_kid);
 	free(cfg->public_url);
 	free(cfg->migrations_dir);
+	if (cfg->twilio_auth_token != NULL) {
+		explicit_bzero(cfg->twilio_auth_token, strlen(cfg->twilio_auth_token));
+		free(cfg->twilio_auth_token);
+	}
+	free(cfg->twilio_base_url);
+	free(cfg->twilio_account_sid);
+	free(cfg->twilio_from);
+	free(cfg->twilio_ca_file);
 	memset(cfg, 0, sizeof(*cfg));
 }

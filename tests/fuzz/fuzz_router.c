@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.arena = a;
 	req.method = methods[data[0] & 3];
 	req.path = arena_strndup(a, (const char *)data + 1, size - 1);
-	if (http_route_match(api_routes, api_nroutes, &req, &route, &allow) == ROUTE_FOUND) {
+	if (api_route_match(&req, &route, &allow) == ROUTE_FOUND) {
 		/* captures must be sane: ints positive, strings bounded */
 		for (int i = 0; i < req.nparams; i++)
 			if (req.sparams[i] == NULL && req.params[i] <= 0)
