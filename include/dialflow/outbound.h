@@ -62,6 +62,27 @@ bool outbound_job_transition_ok(outbound_job_status_t from, outbound_job_status_
 int outbound_job_for_call_status(const char *call_status, outbound_job_status_t *to, bool *final,
 				 bool *retryable);
 
+struct db;
+struct arena;
+
+/*
+ * Apply one provider status event for call_sid (src/outbound/callevents.c),
+ * in the caller's open transaction: the status webhook (API, tenant-scoped by
+ * webhook_call_business()) and the worker's reconciliation (worker role) both
+ * use it. It updates call_log (status, duration, error), moves the job with
+ * one conditional UPDATE that never leaves a final state, re-queues a busy /
+ * no-answer job when the run allows another attempt, stamps the lead's
+ * last_call_at, and on the final event enqueues create_lead_from_call with
+ * only the call_sid, and NOTIFYs the workers that a slot is free. A repeated,
+ * late or unknown event changes nothing and is not an error. *changed (may be
+ * NULL) tells whether a row moved. Returns 0 or an ERR_* code.
+ */
+int outbound_call_event(struct db *db, struct arena *a, const char *call_sid,
+			const char *call_status, int duration, const char *error_code,
+			const char *error_message, bool *changed);
+/* Register callevents.c's statements (both the API and the worker call it). */
+void outbound_events_register(void);
+
 /* Register the outbound module's statements and routes (src/outbound/). */
 void outbound_register(void);
 /* Register the webhook module's statements (src/webhooks/). */
