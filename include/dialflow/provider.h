@@ -10,6 +10,7 @@
 #ifndef DIALFLOW_PROVIDER_H
 #define DIALFLOW_PROVIDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,11 +69,39 @@ void provider_free(provider_t *p);
 
 /*
  * Twilio's request signature (X-Twilio-Signature): base64(HMAC-SHA1(token,
- * url + each POST parameter name followed by its value, sorted by name)).
+ * url + each POST parameter name followed by its value, sorted by name;
+ * byte-wise, and a repeated name by value)).
  * params are nparams name/value pairs (names[i], values[i]). Writes a
  * NUL-terminated base64 string into out (outsz >= 29). Returns 0 or -1.
  */
 int twilio_signature(const char *auth_token, const char *url, const char *const *names,
 		     const char *const *values, size_t nparams, char *out, size_t outsz);
+
+/*
+ * Whether `signature` (an X-Twilio-Signature value) is twilio_signature() of
+ * the request, compared in constant time. A NULL or empty token, URL or
+ * signature is never valid. Repeated names are ordered by value, byte-wise.
+ */
+bool twilio_signature_check(const char *auth_token, const char *url, const char *const *names,
+			    const char *const *values, size_t nparams, const char *signature);
+
+/* The paths of our Twilio webhooks (their full URLs are signed, see API.md). */
+#define TWILIO_STATUS_PATH "/webhooks/twilio/call-status"
+#define TWILIO_VOICE_PATH  "/webhooks/twilio/voice" /* also <Gather>'s action */
+
+/*
+ * The absolute URL of one of our webhooks: public_url (DIALFLOW_PUBLIC_URL,
+ * trailing slashes ignored) followed by `path`. The worker passes these as
+ * answer_url / status_url and the webhooks verify signatures against the same
+ * string. Returns 0, or -1 when it does not fit in out.
+ */
+int twilio_webhook_url(const char *public_url, const char *path, char *out, size_t outsz);
+
+/*
+ * Connect and total timeouts of a `twilio` provider's requests in ms
+ * (defaults 3000 and 10000). A call placed whose answer does not arrive
+ * within the total timeout is PROVIDER_ERR_UNKNOWN.
+ */
+void provider_twilio_set_timeouts(provider_t *p, long connect_ms, long total_ms);
 
 #endif

@@ -256,24 +256,26 @@ static int acting_business(http_request_t *req, int64_t *out)
 static int check_body(http_request_t *req, const http_route_t *route)
 {
 	const char *why = NULL;
+	bool json_route = (route->body_types & HTTP_BODY_JSON) != 0;
 
 	if (route->body_types == HTTP_BODY_NONE)
 		return 0;
 	if (req->body_len == 0 && req->content_type == NULL) {
 		if (req->method == HTTP_POST || req->method == HTTP_PUT ||
 		    req->method == HTTP_PATCH) {
-			http_reply_error(req, 400, "invalid_json", "a request body is required",
-					 NULL);
+			http_reply_error(req, 400, json_route ? "invalid_json" : "invalid_input",
+					 "a request body is required", NULL);
 			return -1;
 		}
 		return 0;
 	}
 	if (!(req->body_type & route->body_types)) {
-		http_reply_error(req, 415, "unsupported_media_type",
-				 route->body_types & HTTP_BODY_CSV
-				     ? "send application/json or text/csv"
-				     : "send application/json; charset=utf-8",
-				 NULL);
+		const char *want = route->body_types & HTTP_BODY_CSV
+				       ? "send application/json or text/csv"
+				   : json_route ? "send application/json; charset=utf-8"
+						: "send application/x-www-form-urlencoded";
+
+		http_reply_error(req, 415, "unsupported_media_type", want, NULL);
 		return -1;
 	}
 	if (req->body_type == HTTP_BODY_JSON) {

@@ -59,20 +59,20 @@ const size_t api_ntables = sizeof(api_route_tables) / sizeof(api_route_tables[0]
 int api_route_match(http_request_t *req, const http_route_t **out, unsigned *allow)
 {
 	unsigned methods = 0;
+	const http_route_t *found = NULL;
 
-	*out = NULL;
-	*allow = 0;
 	for (size_t t = 0; t < api_ntables; t++) {
+		const api_route_table_t *tab = &api_route_tables[t];
 		unsigned a = 0;
-		int rc = http_route_match(api_route_tables[t].routes, *api_route_tables[t].n, req,
-					  out, &a);
 
-		if (rc == ROUTE_FOUND)
-			return rc;
+		if (http_route_match(tab->routes, *tab->n, req, &found, &a) == ROUTE_FOUND) {
+			*out = found;
+			*allow = 0;
+			return ROUTE_FOUND;
+		}
 		methods |= a;
 	}
-	if (methods == 0)
-		return ROUTE_NOT_FOUND;
+	*out = NULL;
 	*allow = methods;
-	return ROUTE_BAD_METHOD;
+	return methods == 0 ? ROUTE_NOT_FOUND : ROUTE_BAD_METHOD;
 }

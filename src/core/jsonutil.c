@@ -169,7 +169,8 @@ char *json_dump_arena(arena_t *a, const json_t *v, size_t *len)
 {
 	struct dump_buf d = {a, NULL, 0, 0};
 
-	json_dump_callback(v, dump_cb, &d, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_dump_callback(v, dump_cb, &d,
+			   JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
 	if (d.p == NULL)
 		dump_cb("", 0, &d);
 	*len = d.len;

@@ -7,11 +7,16 @@
 #
 # A stack directory S holds:
 #   S/dialflow.env             DIALFLOW_* settings, sourced before starting
-#   S/run/api.sock api.pid worker.pid
-#   S/log/api.log worker.log   stderr of the api children / of the worker
+#   S/run/api.sock api.pid worker.pid sandbox.pid
+#   S/log/api.log worker.log sandbox.log   stderr of the api children / worker / sandbox
 #   S/nginx/nginx.conf nginx.pid logs/ tmp/   nginx prefix
 #   S/tls/cert.pem key.pem     self-signed for localhost
 #   S/secrets/jwt.key          HS256 secret (0600)
+#   S/secrets/twilio_token     the (sandbox) Twilio auth token (0600)
+#
+# dialflow-sandbox is the carrier simulator the `twilio` provider talks to
+# (DIALFLOW_TWILIO_BASE_URL), on 127.0.0.1:DIALFLOW_SANDBOX_PORT; it posts its
+# signed status callbacks back through nginx.
 #
 # Select a stack with df_stack_use DIR BINDIR PORT PROCS before the other calls.
 
@@ -28,11 +33,14 @@ df_stack_use() {
 	DF_S_SOCK="$DF_S_RUN/api.sock"
 	DF_S_API_PID="$DF_S_RUN/api.pid"
 	DF_S_WORKER_PID="$DF_S_RUN/worker.pid"
+	DF_S_SANDBOX_PID="$DF_S_RUN/sandbox.pid"
 	DF_S_API_LOG="$DF_S_LOG/api.log"
 	DF_S_WORKER_LOG="$DF_S_LOG/worker.log"
+	DF_S_SANDBOX_LOG="$DF_S_LOG/sandbox.log"
 	DF_S_CERT="$DF_S_TLS/cert.pem"
 	DF_S_KEY="$DF_S_TLS/key.pem"
 	DF_S_SECRET="$DF_S_DIR/secrets/jwt.key"
+	DF_S_TWILIO_TOKEN="$DF_S_DIR/secrets/twilio_token"
 	# nginx's rate limits; callers may override after df_stack_use.
 	DF_S_API_RATE="${DF_S_API_RATE:-50r/s}"
 	DF_S_API_BURST="${DF_S_API_BURST:-100}"
@@ -51,6 +59,37 @@ df_secret_ensure() {
 	mkdir -p "$(dirname "$f")"
 	(umask 077 && openssl rand -base64 48 | tr -d '\n' >"$f.tmp" && mv "$f.tmp" "$f")
 	chmod 0600 "$f"
+}
+
+# The sandbox's Twilio auth token: 32 random hex digits, created once, mode 0600.
+df_twilio_token_ensure() {
+	local f="$1"
+	[ -s "$f" ] && return 0
+	mkdir -p "$(dirname "$f")"
+	(umask 077 && openssl rand -hex 16 | tr -d '\n' >"$f.tmp" && mv "$f.tmp" "$f")
+	chmod 0600 "$f"
+}
+
+# df_sandbox_env PORT: point the `twilio` provider at this stack's
+# dialflow-sandbox on 127.0.0.1:PORT (settings already set win), and make
+# sure its auth token exists. Call after df_stack_use; a stack whose env file
+# has no DIALFLOW_SANDBOX_PORT runs without a sandbox.
+DF_SANDBOX_ACCOUNT_SID=ACd1a1f10000000000000000000000de01
+df_sandbox_env() {
+	local port="$1"
+	: "${DIALFLOW_SANDBOX_PORT:=$port}"
+	: "${DIALFLOW_TWILIO_BASE_URL:=http://127.0.0.1:$DIALFLOW_SANDBOX_PORT}"
+	: "${DIALFLOW_TWILIO_ACCOUNT_SID:=$DF_SANDBOX_ACCOUNT_SID}"
+	: "${DIALFLOW_TWILIO_AUTH_TOKEN_FILE:=$DF_S_TWILIO_TOKEN}"
+	: "${DIALFLOW_TWILIO_FROM:=+15005550006}"
+	# The sandbox posts its callbacks to nginx's self-signed https.
+	: "${DIALFLOW_SANDBOX_CA_FILE:=$DF_S_CERT}"
+	export DIALFLOW_SANDBOX_PORT DIALFLOW_TWILIO_BASE_URL DIALFLOW_TWILIO_ACCOUNT_SID \
+		DIALFLOW_TWILIO_AUTH_TOKEN_FILE DIALFLOW_TWILIO_FROM DIALFLOW_SANDBOX_CA_FILE
+	DF_S_SANDBOX_PORT="$DIALFLOW_SANDBOX_PORT"
+	if [ "$DIALFLOW_TWILIO_AUTH_TOKEN_FILE" = "$DF_S_TWILIO_TOKEN" ]; then
+		df_twilio_token_ensure "$DF_S_TWILIO_TOKEN"
+	fi
 }
 
 # A self-signed certificate for localhost, created once.
@@ -77,6 +116,15 @@ DF_ENV_VARS=(
 	DIALFLOW_WORKER_DB_ROLE DIALFLOW_WORKER_HEARTBEAT_MS DIALFLOW_WORKER_STALE_S
 	DIALFLOW_DB_CONNECT_TIMEOUT DIALFLOW_DB_STATEMENT_TIMEOUT_MS
 	DIALFLOW_JWT_PUBKEY_FILE DIALFLOW_JWT_PUBKEY_ALG DIALFLOW_JWT_PUBKEY_KID DIALFLOW_DB_RETRY_AFTER
+	DIALFLOW_TWILIO_BASE_URL DIALFLOW_TWILIO_ACCOUNT_SID DIALFLOW_TWILIO_AUTH_TOKEN_FILE
+	DIALFLOW_TWILIO_FROM DIALFLOW_TWILIO_CA_FILE DIALFLOW_CALLS_PER_SECOND DIALFLOW_RUN_STALE_S
+	DIALFLOW_RUN_HEARTBEAT_MS DIALFLOW_RING_TIMEOUT_S DIALFLOW_CALL_RECONCILE_S
+	DIALFLOW_CALL_LOG_SWEEP_S DIALFLOW_DISPATCH_POLL_MS DIALFLOW_SHUTDOWN_GRACE_S
+	DIALFLOW_QUEUE_BATCH DIALFLOW_QUEUE_LEASE_S
+	DIALFLOW_SANDBOX_PORT DIALFLOW_SANDBOX_ANSWER_PCT DIALFLOW_SANDBOX_BUSY_PCT
+	DIALFLOW_SANDBOX_NOANSWER_PCT DIALFLOW_SANDBOX_FAIL_PCT DIALFLOW_SANDBOX_RING_MS
+	DIALFLOW_SANDBOX_TALK_MS DIALFLOW_SANDBOX_SEED DIALFLOW_SANDBOX_CA_FILE
+	DIALFLOW_SANDBOX_MAX_CALLS DIALFLOW_SANDBOX_CALLBACK_RETRIES
 )
 df_env_defaults() {
 	: "${DIALFLOW_JWT_KID:=k1}"
@@ -163,6 +211,7 @@ df_stack_nginx_conf() {
 # Pids of the running pieces (empty when stopped).
 df_stack_api_pids() { df_pidfile_alive "$DF_S_API_PID" dialflow-api; }
 df_stack_worker_pid() { df_pidfile_alive "$DF_S_WORKER_PID" dialflow-worker; }
+df_stack_sandbox_pid() { df_pidfile_alive "$DF_S_SANDBOX_PID" dialflow-sandbox; }
 df_stack_nginx_pid() { df_pidfile_alive "$DF_S_NGINX/nginx.pid" nginx; }
 
 # Run a command with the stack's environment file loaded.
@@ -257,6 +306,55 @@ df_stack_start_worker() {
 	fi
 }
 
+# shellcheck disable=SC2094 # the log is only appended to
+df_stack_start_sandbox() {
+	local pid i port
+	pid="$(df_stack_sandbox_pid)"
+	if [ -n "$pid" ] && [ "$DF_S_BIN/dialflow-sandbox" -nt "$DF_S_SANDBOX_PID" ]; then
+		df_log "dialflow-sandbox was rebuilt; restarting it"
+		df_stop_pidfile "$DF_S_SANDBOX_PID" dialflow-sandbox 10
+		pid=""
+	fi
+	if [ -n "$pid" ]; then
+		df_log "dialflow-sandbox already running ($pid)"
+		return 0
+	fi
+	port="$(
+		set -a
+		# shellcheck disable=SC1090
+		. "$DF_S_ENV"
+		echo "${DIALFLOW_SANDBOX_PORT:-}"
+	)"
+	if [ -z "$port" ] || [ "$port" = 0 ]; then
+		return 0 # a stack without a carrier (df_sandbox_env was not called: bench/api)
+	fi
+	if df_port_busy "$port"; then
+		df_warn "port $port (the sandbox carrier) is taken by another process (set DIALFLOW_SANDBOX_PORT)"
+		return 1
+	fi
+	df_log "starting dialflow-sandbox on http://127.0.0.1:$port"
+	(
+		set -a
+		# shellcheck disable=SC1090
+		. "$DF_S_ENV"
+		set +a
+		cd "$DF_S_DIR" &&
+			DIALFLOW_LOG_FILE="$DF_S_SANDBOX_LOG" exec setsid "$DF_S_BIN/dialflow-sandbox"
+	) </dev/null >>"$DF_S_SANDBOX_LOG" 2>&1 &
+	pid=$!
+	echo "$pid" >"$DF_S_SANDBOX_PID"
+	for ((i = 0; i < 50; i++)); do
+		if curl --silent --max-time 1 -o /dev/null "http://127.0.0.1:$port/__sandbox/stats"; then
+			return 0
+		fi
+		df_pid_matches "$pid" dialflow-sandbox || break
+		sleep 0.1
+	done
+	tail -n 20 "$DF_S_SANDBOX_LOG" >&2 || true
+	df_warn "dialflow-sandbox did not come up (log: $DF_S_SANDBOX_LOG)"
+	return 1
+}
+
 df_stack_start_nginx() {
 	local pid args=() i
 	pid="$(df_stack_nginx_pid)"
@@ -287,15 +385,16 @@ df_stack_start_nginx() {
 
 # Start whatever is not running yet; the env file must exist.
 df_stack_start() {
-	df_stack_start_api && df_stack_start_worker && df_stack_start_nginx
+	df_stack_start_sandbox && df_stack_start_api && df_stack_start_worker && df_stack_start_nginx
 }
 
-# Stop nginx, the api processes and the worker (in that order).
+# Stop nginx, the api processes, the worker and the sandbox (in that order).
 df_stack_stop() {
 	df_stop_pidfile "$DF_S_NGINX/nginx.pid" nginx 10
 	df_stop_pidfile "$DF_S_API_PID" dialflow-api 10
 	rm -f "$DF_S_SOCK"
 	df_stop_pidfile "$DF_S_WORKER_PID" dialflow-worker 15
+	df_stop_pidfile "$DF_S_SANDBOX_PID" dialflow-sandbox 10
 }
 
 # curl against the stack, trusting its certificate, without DNS for localhost.

@@ -259,6 +259,25 @@ df_t_stack_start() {
 	DIALFLOW_WORKER_STALE_S=2
 	export DIALFLOW_JWT_SECRET_FILE DIALFLOW_PUBLIC_URL DIALFLOW_WORKER_HEARTBEAT_MS \
 		DIALFLOW_WORKER_STALE_S
+	# The stack's own carrier simulator, never one (or a Twilio) of the caller's
+	# shell; short calls, and a pace and stale threshold that fit a test run.
+	unset DIALFLOW_TWILIO_BASE_URL DIALFLOW_TWILIO_ACCOUNT_SID DIALFLOW_TWILIO_AUTH_TOKEN_FILE \
+		DIALFLOW_TWILIO_FROM DIALFLOW_TWILIO_CA_FILE DIALFLOW_SANDBOX_PORT \
+		DIALFLOW_SANDBOX_CA_FILE
+	DIALFLOW_SANDBOX_RING_MS=300
+	DIALFLOW_SANDBOX_TALK_MS=500-2000
+	DIALFLOW_CALLS_PER_SECOND=20
+	DIALFLOW_RUN_STALE_S=2
+	DIALFLOW_RUN_HEARTBEAT_MS=500 # well under the stale threshold
+	# lost callbacks (a PostgreSQL restart mid-call) are reconciled within seconds;
+	# the sweep stays above the Twilio client's 10 s request timeout
+	DIALFLOW_CALL_RECONCILE_S=5
+	DIALFLOW_CALL_LOG_SWEEP_S=15
+	DIALFLOW_SHUTDOWN_GRACE_S=3
+	export DIALFLOW_SANDBOX_RING_MS DIALFLOW_SANDBOX_TALK_MS DIALFLOW_CALLS_PER_SECOND \
+		DIALFLOW_RUN_STALE_S DIALFLOW_RUN_HEARTBEAT_MS DIALFLOW_CALL_RECONCILE_S \
+		DIALFLOW_CALL_LOG_SWEEP_S DIALFLOW_SHUTDOWN_GRACE_S
+	df_sandbox_env "${DIALFLOW_TEST_SANDBOX_PORT:-$((port + 1))}"
 	df_env_defaults
 	df_secret_ensure "$DF_S_SECRET" || return 1
 	df_tls_ensure "$DF_S_CERT" "$DF_S_KEY" || return 1
@@ -274,8 +293,11 @@ df_t_stack_start() {
 	DIALFLOW_TEST_WORKER_PIDFILE="$DF_S_WORKER_PID"
 	DIALFLOW_TEST_API_LOG="$DF_S_API_LOG"
 	DIALFLOW_TEST_STACK_DIR="$dir"
+	DIALFLOW_TEST_SANDBOX_URL="http://127.0.0.1:$DF_S_SANDBOX_PORT"
+	DIALFLOW_TEST_SANDBOX_LOG="$DF_S_SANDBOX_LOG"
 	export DIALFLOW_TEST_BASE_URL DIALFLOW_TEST_CA_FILE DIALFLOW_ADMIN_BIN \
-		DIALFLOW_TEST_WORKER_PIDFILE DIALFLOW_TEST_API_LOG DIALFLOW_TEST_STACK_DIR
+		DIALFLOW_TEST_WORKER_PIDFILE DIALFLOW_TEST_API_LOG DIALFLOW_TEST_STACK_DIR \
+		DIALFLOW_TEST_SANDBOX_URL DIALFLOW_TEST_SANDBOX_LOG
 }
 
 df_tier_e2e() {
@@ -294,6 +316,8 @@ df_tier_e2e() {
 		tail -n 40 "$DF_S_API_LOG" 2>/dev/null || true
 		echo "---- worker.log (tail) ----"
 		tail -n 20 "$DF_S_WORKER_LOG" 2>/dev/null || true
+		echo "---- sandbox.log (tail) ----"
+		tail -n 20 "$DF_S_SANDBOX_LOG" 2>/dev/null || true
 		echo "---- nginx error.log (tail) ----"
 		tail -n 20 "$DF_S_NGINX/logs/error.log" 2>/dev/null || true
 		df_t_count e2e 0 1 "(the test stack did not start)"
@@ -329,12 +353,14 @@ df_tier_e2e() {
 	df_stack_stop
 	DF_T_STACK_ON=0
 
-	hits="$(grep -n -E 'ERROR: AddressSanitizer|runtime error:' "$DF_S_API_LOG" "$DF_S_WORKER_LOG" 2>/dev/null || true)"
+	hits="$(grep -n -E 'ERROR: AddressSanitizer|runtime error:' "$DF_S_API_LOG" "$DF_S_WORKER_LOG" \
+		"$DF_S_SANDBOX_LOG" 2>/dev/null || true)"
 	if [ -n "$hits" ]; then
 		f=$((f + 1))
 		echo "sanitizer reports in the stack logs:"
 		printf '%s\n' "$hits" | head -n 20
-		grep -h -A 30 -E 'ERROR: AddressSanitizer|runtime error:' "$DF_S_API_LOG" "$DF_S_WORKER_LOG" |
+		grep -h -A 30 -E 'ERROR: AddressSanitizer|runtime error:' "$DF_S_API_LOG" "$DF_S_WORKER_LOG" \
+			"$DF_S_SANDBOX_LOG" |
 			head -n 120 || true
 	else
 		p=$((p + 1))
