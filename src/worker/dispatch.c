@@ -419,6 +419,10 @@ int dispatch_run(worker_t *w, worker_lease_t *l)
 	if (r == NULL)
 		goto fail;
 	n = PQntuples(r);
+	/* a full batch with slots to spare: more is ready, come back at once, not at the next poll
+	 */
+	if (n == DISPATCH_MAX_BATCH && free_slots > n)
+		l->dirty = true;
 	jobs = arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*jobs));
 	for (int i = 0; i < n; i++) {
 		jobs[i].job_id = db_i64(r, i, 0);

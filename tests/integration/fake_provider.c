@@ -39,12 +39,12 @@ struct fake_provider {
 	fake_call_t calls[FAKE_MAX_CALLS];
 };
 
-static int64_t mono_ms(void)
+static int64_t mono_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void pause_ms(int ms)
@@ -106,7 +106,7 @@ static int fake_place(provider_t *p, const provider_call_req_t *req, provider_ca
 	snprintf(c->answer_url, sizeof(c->answer_url), "%s", req->answer_url);
 	snprintf(c->status_url, sizeof(c->status_url), "%s", req->status_url);
 	c->job_id = req->job_id;
-	c->placed_ms = mono_ms();
+	c->placed_us = mono_us();
 	c->pid = getpid();
 	__atomic_store_n(&fp->ready[slot], 1, __ATOMIC_RELEASE);
 	if (rc == PROVIDER_OK) {

@@ -31,7 +31,7 @@ typedef struct fake_call {
 	char answer_url[128];
 	char status_url[128];
 	int64_t job_id;
-	int64_t placed_ms; /* CLOCK_MONOTONIC */
+	int64_t placed_us; /* CLOCK_MONOTONIC, microseconds */
 	pid_t pid;	   /* the process that placed it */
 	int hangups;
 } fake_call_t;

@@ -452,8 +452,8 @@ static void test_pace_holds_across_workers(void **state)
 		fake_call_t c;
 
 		assert_true(fake_provider_call(fp, i, &c));
-		first = c.placed_ms < first ? c.placed_ms : first;
-		last = c.placed_ms > last ? c.placed_ms : last;
+		first = (c.placed_us / 1000) < first ? (c.placed_us / 1000) : first;
+		last = (c.placed_us / 1000) > last ? (c.placed_us / 1000) : last;
 	}
 	/* 5/s with a bucket of 5: the 15th call's slot comes (15 - 5) / 5 = 2 s after the
 	 * first, whatever the number of workers; a call leaves after its slot, and the
