@@ -29,6 +29,9 @@ int auth_handle_me(http_request_t *req);
 int admin_businesses_list(http_request_t *req);
 int admin_businesses_create(http_request_t *req);
 int admin_businesses_set_pages(http_request_t *req);
+void admin_ratelimits_register(void);
+int admin_ratelimits_get(http_request_t *req);
+int admin_ratelimits_put(http_request_t *req);
 
 /* src/admin/users.c */
 int admin_users_list(http_request_t *req);

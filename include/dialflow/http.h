@@ -84,6 +84,10 @@ typedef struct http_request {
 	bool responded;
 	int db_err;	      /* the last database error seen, for the 503 mapping */
 	const char *log_note; /* short extra note for the access log           */
+
+	/* transaction control for the API pipeline (src/api/dispatch.c) */
+	bool tx_rollback;		       /* the answer must not commit the handler's writes */
+	struct audit_detached *audit_detached; /* events written after the transaction */
 } http_request_t;
 
 /* Method enum for a method name; HTTP_OTHER when unknown. */

@@ -37,6 +37,9 @@ static const db_stmt_t stmts[] = {
     {"audit_list", "SELECT " AUDIT_COLS ", count(*) OVER ()" AUDIT_WHERE
 		   " ORDER BY ts DESC, id DESC LIMIT $9::bigint OFFSET $10::bigint"},
     {"audit_count", "SELECT count(*)" AUDIT_WHERE},
+    {"audit_insert_preauth",
+     "SELECT audit_insert_preauth($1::bigint, $2::bigint, $3, $4, $5, $6, $7::bigint, $8, $9, "
+     "$10, $11::jsonb)"},
     {"resource_business", "SELECT found, business_id FROM app_resource_business($1, $2::bigint)"},
 };
 
@@ -45,35 +48,135 @@ void admin_audit_register(void)
 	db_register(stmts, sizeof(stmts) / sizeof(stmts[0]));
 }
 
-int audit_record(http_request_t *req, const audit_event_t *ev)
+/* The event's tagged log line (the row is written separately). */
+static void audit_log(const http_request_t *req, const audit_event_t *ev)
+{
+	const auth_principal_t *p = req->principal;
+	char ip[64], rid[64];
+
+	log_info("audit",
+		 "[%s] action=%s outcome=%s user=%lld role=%s business=%lld "
+		 "resource=%s:%lld impersonating=%d ip=%s req=%s",
+		 ev->tag, ev->action, ev->outcome ? ev->outcome : "ok",
+		 p ? (long long)p->user_id : (long long)ev->actor_id,
+		 p ? auth_role_name(p->role) : (ev->actor_role ? ev->actor_role : "-"),
+		 (long long)ev->business_id, ev->resource_type ? ev->resource_type : "-",
+		 (long long)ev->resource_id, p && p->impersonating,
+		 log_sanitize(req->remote_addr ? req->remote_addr : "-", ip, sizeof(ip)),
+		 log_sanitize(req->request_id ? req->request_id : "-", rid, sizeof(rid)));
+}
+
+/* Insert ev's row in the current transaction (or autocommit). Returns 0 or ERR_*. */
+static int audit_insert(http_request_t *req, const audit_event_t *ev)
 {
 	const auth_principal_t *p = req->principal;
 	arena_t *a = req->arena;
 	char *details = NULL;
 	size_t dlen;
 	int err;
-	char ip[64], rid[64];
 
 	if (ev->details != NULL)
 		details = json_dump_arena(a, ev->details, &dlen);
+	if (p == NULL) {
+		/* no tenant scope yet: the narrow definer for auth.* / webhook.* events */
+		if (DB_EXEC(req->db, a, &err, "audit_insert_preauth",
+			    ev->business_id > 0 ? db_i64s(a, ev->business_id) : NULL,
+			    ev->actor_id > 0 ? db_i64s(a, ev->actor_id) : NULL, ev->actor_role,
+			    ev->tag, ev->action, ev->resource_type,
+			    ev->resource_id > 0 ? db_i64s(a, ev->resource_id) : NULL,
+			    ev->outcome ? ev->outcome : "ok", req->remote_addr, req->request_id,
+			    details) == NULL)
+			return err;
+		return 0;
+	}
 	if (DB_EXEC(req->db, a, &err, "audit_insert",
 		    ev->business_id > 0 ? db_i64s(a, ev->business_id) : NULL,
-		    p ? db_i64s(a, p->user_id) : NULL, p ? auth_role_name(p->role) : NULL,
-		    p && p->impersonating ? db_i64s(a, p->user_id) : NULL, ev->tag, ev->action,
+		    db_i64s(a, p->user_id), auth_role_name(p->role),
+		    p->impersonating ? db_i64s(a, p->user_id) : NULL, ev->tag, ev->action,
 		    ev->resource_type, ev->resource_id > 0 ? db_i64s(a, ev->resource_id) : NULL,
 		    ev->outcome ? ev->outcome : "ok", req->remote_addr, req->request_id,
 		    details) == NULL)
 		return err;
-	log_info("audit",
-		 "[%s] action=%s outcome=%s user=%lld role=%s business=%lld "
-		 "resource=%s:%lld impersonating=%d ip=%s req=%s",
-		 ev->tag, ev->action, ev->outcome ? ev->outcome : "ok",
-		 p ? (long long)p->user_id : 0LL, p ? auth_role_name(p->role) : "-",
-		 (long long)ev->business_id, ev->resource_type ? ev->resource_type : "-",
-		 (long long)ev->resource_id, p && p->impersonating,
-		 log_sanitize(req->remote_addr ? req->remote_addr : "-", ip, sizeof(ip)),
-		 log_sanitize(req->request_id ? req->request_id : "-", rid, sizeof(rid)));
 	return 0;
+}
+
+int audit_record(http_request_t *req, const audit_event_t *ev)
+{
+	int err = audit_insert(req, ev);
+
+	if (err < 0)
+		return err;
+	audit_log(req, ev);
+	return 0;
+}
+
+struct audit_detached {
+	audit_event_t ev;
+	struct audit_detached *next;
+};
+
+void audit_record_detached(http_request_t *req, const audit_event_t *ev)
+{
+	struct audit_detached *n = arena_calloc(req->arena, 1, sizeof(*n)), **tail;
+
+	n->ev = *ev;
+	for (tail = &req->audit_detached; *tail != NULL; tail = &(*tail)->next)
+		;
+	*tail = n;
+	audit_log(req, ev);
+}
+
+int audit_flush_detached(http_request_t *req)
+{
+	const auth_principal_t *p = req->principal;
+	struct audit_detached *n;
+	int rc = 0, err;
+
+	if (req->audit_detached == NULL)
+		return 0;
+	if (p == NULL) {
+		/* autocommit, one row each: nothing else to keep consistent */
+		for (n = req->audit_detached; n != NULL; n = n->next)
+			if ((err = audit_insert(req, &n->ev)) < 0)
+				rc = err;
+		goto out;
+	}
+	rc = db_begin(req->db);
+	if (rc < 0)
+		goto out;
+	/* scope the new transaction to the caller's tenant again, for RLS */
+	if (DB_EXEC(req->db, req->arena, &err, "auth_principal", db_i64s(req->arena, p->user_id),
+		    p->impersonating ? db_i64s(req->arena, p->business_id) : NULL) == NULL) {
+		rc = err;
+		goto fail;
+	}
+	for (n = req->audit_detached; n != NULL; n = n->next)
+		if ((rc = audit_insert(req, &n->ev)) < 0)
+			goto fail;
+	rc = db_commit(req->db);
+	if (rc == 0)
+		goto out;
+fail:
+	db_rollback(req->db);
+out:
+	if (rc < 0)
+		log_error("audit", "detached audit events lost err=%d req=%s", rc,
+			  req->request_id ? req->request_id : "-");
+	req->audit_detached = NULL;
+	return rc;
+}
+
+const char *audit_email_hash(http_request_t *req, const char *email)
+{
+	char lower[256], hex[65];
+	size_t i;
+
+	for (i = 0; i < sizeof(lower) - 1 && email[i] != '\0'; i++)
+		lower[i] = (char)(email[i] >= 'A' && email[i] <= 'Z' ? email[i] + 32 : email[i]);
+	lower[i] = '\0';
+	auth_sha256_hex(lower, i, hex);
+	hex[16] = '\0';
+	return arena_sprintf(req->arena, "sha256:%s", hex);
 }
 
 int api_tenant_guard(http_request_t *req, const char *type, int64_t id)
@@ -111,9 +214,9 @@ int api_tenant_guard(http_request_t *req, const char *type, int64_t id)
 			 "resource=%s:%lld resource_business=%lld",
 			 LOG_TAG_SECURITY, (long long)p->user_id, (long long)p->business_id, type,
 			 (long long)id, (long long)owner);
-		err = audit_record(req, &ev);
-		if (err < 0)
-			return err;
+		/* whatever the request did so far is undone; the refusal is kept */
+		req->tx_rollback = true;
+		audit_record_detached(req, &ev);
 	}
 	http_reply_forbidden(req, "forbidden", "this resource belongs to another business");
 	return 1;

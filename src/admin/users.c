@@ -288,4 +288,5 @@ void admin_register(void)
 	admin_users_register();
 	admin_businesses_register();
 	admin_audit_register();
+	admin_ratelimits_register();
 }

@@ -14,6 +14,7 @@
 #include "dialflow/handlers.h"
 #include "dialflow/log.h"
 #include "dialflow/outbound.h"
+#include "dialflow/ratelimit.h"
 #include "dialflow/strnum.h"
 
 #define TX_ATTEMPTS 3
@@ -57,6 +58,7 @@ int api_ctx_init(api_ctx_t *ctx, const char *app_name, const char **err)
 	admin_register();
 	outbound_register();
 	webhooks_register();
+	ratelimit_register();
 	ctx->db = db_new(ctx->cfg.database_url, app_name, ctx->cfg.db_role,
 			 ctx->cfg.db_connect_timeout, ctx->cfg.db_statement_timeout_ms);
 	return 0;
@@ -123,10 +125,19 @@ static int load_principal(http_request_t *req, const auth_claims_t *c, int64_t a
 	}
 	if (auth_principal_check(c, &row, acting, &why) < 0) {
 		if (strcmp(why, "impersonation_denied") == 0) {
+			audit_event_t ev = {.tag = "SECURITY",
+					    .action = "auth.impersonation_denied",
+					    .resource_type = "business",
+					    .resource_id = acting,
+					    .outcome = "denied",
+					    .actor_id = c->user_id,
+					    .actor_role = auth_role_name(row.role)};
+
 			log_warn("auth",
 				 "%s user=%lld sent X-Business-Id=%lld without being a "
 				 "system_admin",
 				 LOG_TAG_SECURITY, (long long)c->user_id, (long long)acting);
+			audit_record_detached(req, &ev);
 			http_reply_forbidden(req, "forbidden",
 					     "X-Business-Id is only for system administrators");
 		} else if (strcmp(why, "no_such_business") == 0) {
@@ -226,6 +237,11 @@ static int run_once(http_request_t *req, const http_route_t *route, const auth_c
 	rc = route->handler(req);
 	if (rc < 0)
 		goto fail;
+	if (req->tx_rollback) {
+		/* answered (a refusal) after writes that must not stay */
+		db_rollback(req->db);
+		return 0;
+	}
 	rc = db_commit(req->db);
 	if (rc < 0)
 		goto fail;
@@ -348,17 +364,19 @@ void api_dispatch(api_ctx_t *ctx, http_request_t *req)
 			rc = route->handler(req);
 		if (rc < 0)
 			http_reply_err(req, rc);
-		return;
+		goto out;
 	}
 	if (route->guard.flags & GUARD_NO_TX) {
 		rc = route->handler(req);
 		if (rc < 0 && !req->responded)
 			http_reply_err(req, rc);
-		return;
+		goto out;
 	}
 	for (int attempt = 1; attempt <= TX_ATTEMPTS; attempt++) {
 		req->responded = false;
 		req->principal = NULL;
+		req->tx_rollback = false;
+		req->audit_detached = NULL; /* a retried attempt records its own */
 		rc = run_once(req, route, cp, acting);
 		if (rc != ERR_RETRY)
 			break;
@@ -366,4 +384,7 @@ void api_dispatch(api_ctx_t *ctx, http_request_t *req)
 	}
 	if (rc == ERR_UNAVAIL || rc == ERR_RETRY || (rc < 0 && !req->responded))
 		http_reply_err(req, rc);
+out:
+	/* refusals whose transaction did not commit, and pre-tenant events */
+	(void)audit_flush_detached(req);
 }

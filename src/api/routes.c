@@ -43,6 +43,8 @@ const http_route_t api_routes[] = {
     {HTTP_POST, "/api/admin/businesses", admin_businesses_create, SYSADMIN, JSON},
     {HTTP_PATCH, "/api/admin/businesses/{id:int}/pages", admin_businesses_set_pages, SYSADMIN,
      JSON},
+    {HTTP_GET, "/api/admin/businesses/{id:int}/rate_limits", admin_ratelimits_get, SYSADMIN, 0},
+    {HTTP_PUT, "/api/admin/businesses/{id:int}/rate_limits", admin_ratelimits_put, SYSADMIN, JSON},
     {HTTP_GET, "/api/admin/audit", admin_audit_list_all, SYSADMIN, 0},
 };
 

@@ -18,7 +18,8 @@
 
 static const db_stmt_t stmts[] = {
     {"auth_login_lookup", "SELECT user_id, business_id, role, is_active, password_hash, "
-			  "token_version, business_active FROM auth_login_lookup($1)"},
+			  "token_version, business_active, locked FROM auth_login_lookup($1)"},
+    {"auth_login_outcome", "SELECT failures FROM auth_login_outcome($1::bigint, $2::boolean)"},
     {"auth_refresh_issue", "SELECT auth_refresh_issue($1::bigint, $2, $3::integer)"},
     {"auth_refresh_rotate", "SELECT status, user_id FROM auth_refresh_rotate($1, $2, $3::integer)"},
     {"auth_logout", "SELECT auth_logout($1::bigint)"},
@@ -80,12 +81,12 @@ int auth_handle_login(http_request_t *req)
 {
 	api_ctx_t *ctx = api_ctx(req);
 	json_fielderr_t fe;
-	const char *email = NULL, *password = NULL;
+	const char *email = NULL, *password = NULL, *why = NULL;
 	char refresh[REFRESH_BYTES * 2 + 1], hash[65];
 	PGresult *r;
 	int err;
-	int64_t user_id;
-	bool ok;
+	int64_t user_id = 0;
+	bool ok, pw_ok = false;
 
 	json_fielderr_init(&fe, req->arena);
 	if (!json_is_object(req->json)) {
@@ -101,16 +102,45 @@ int auth_handle_login(http_request_t *req)
 	r = DB_EXEC(req->db, req->arena, &err, "auth_login_lookup", email);
 	if (r == NULL)
 		return err;
+	/* every path spends one yescrypt, so timing tells nothing either */
 	if (PQntuples(r) != 1) {
 		auth_password_dummy_verify(password);
-		ok = false;
+		why = "unknown_email";
+	} else if (db_bool(r, 0, 7)) {
+		/* locked by the backoff: the password is not even looked at */
+		auth_password_dummy_verify(password);
+		why = "locked";
 	} else {
-		/* verify first, so every path spends one yescrypt */
-		ok = auth_password_verify(password, db_str(r, 0, 4)) == 0 && db_bool(r, 0, 3) &&
-		     db_bool(r, 0, 6);
+		user_id = db_i64(r, 0, 0);
+		pw_ok = auth_password_verify(password, db_str(r, 0, 4)) == 0;
+		if (!pw_ok)
+			why = "bad_password";
+		else if (!db_bool(r, 0, 3) || !db_bool(r, 0, 6))
+			why = "inactive";
+		/* count the failure (or reset the count) in this transaction */
+		if (DB_EXEC(req->db, req->arena, &err, "auth_login_outcome",
+			    db_i64s(req->arena, user_id), pw_ok ? "true" : "false") == NULL)
+			return err;
+	}
+	ok = why == NULL;
+	{
+		audit_event_t ev = {.tag = ok ? "AUDIT" : "SECURITY",
+				    .action = ok ? "auth.login" : "auth.login_failed",
+				    .resource_type = "user",
+				    .resource_id = PQntuples(r) == 1 ? db_i64(r, 0, 0) : 0,
+				    .outcome = ok ? "ok" : "denied",
+				    .actor_id = PQntuples(r) == 1 ? db_i64(r, 0, 0) : 0,
+				    .actor_role = PQntuples(r) == 1 ? db_str(r, 0, 2) : NULL};
+
+		ev.details = json_arena(req->arena,
+					json_pack("{s:s}", "email", audit_email_hash(req, email)));
+		if (!ok)
+			json_object_set_new(ev.details, "reason", json_string(why));
+		err = audit_record(req, &ev);
+		if (err < 0)
+			return err;
 	}
 	if (!ok) {
-		log_info("auth", "login failed ip=%s", req->remote_addr ? req->remote_addr : "-");
 		http_reply_error(req, 401, "invalid_credentials", "invalid email or password",
 				 NULL);
 		return 0;
@@ -156,10 +186,21 @@ int auth_handle_refresh(http_request_t *req)
 		return err;
 	status = db_str(r, 0, 0);
 	if (status == NULL || strcmp(status, "ok") != 0) {
-		if (status != NULL && strcmp(status, "reused") == 0)
+		if (status != NULL && strcmp(status, "reused") == 0) {
+			audit_event_t ev = {.tag = "SECURITY",
+					    .action = "auth.refresh_reuse",
+					    .resource_type = "user",
+					    .resource_id = db_i64(r, 0, 1),
+					    .outcome = "denied",
+					    .actor_id = db_i64(r, 0, 1)};
+
 			log_warn("auth", "%s refresh token reuse: family revoked user=%lld ip=%s",
 				 LOG_TAG_SECURITY, (long long)db_i64(r, 0, 1),
 				 req->remote_addr ? req->remote_addr : "-");
+			err = audit_record(req, &ev);
+			if (err < 0)
+				return err;
+		}
 		http_reply_error(req, 401, "invalid_refresh_token",
 				 "the refresh token is invalid, expired or already used", NULL);
 		/* commit: a reuse must leave its family revoked */
@@ -173,9 +214,18 @@ int auth_handle_refresh(http_request_t *req)
 int auth_handle_logout(http_request_t *req)
 {
 	int err;
+	audit_event_t ev = {.tag = "AUDIT",
+			    .action = "auth.logout",
+			    .resource_type = "user",
+			    .resource_id = req->principal->user_id,
+			    .business_id = req->principal->business_id,
+			    .outcome = "ok"};
 
 	if (DB_EXEC(req->db, req->arena, &err, "auth_logout",
 		    db_i64s(req->arena, req->principal->user_id)) == NULL)
+		return err;
+	err = audit_record(req, &ev);
+	if (err < 0)
 		return err;
 	http_reply_empty(req, 204);
 	return 0;

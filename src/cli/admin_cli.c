@@ -22,6 +22,7 @@
 #include "dialflow/jsonutil.h"
 #include "dialflow/log.h"
 #include "dialflow/migrate.h"
+#include "dialflow/ratelimit.h"
 #include "dialflow/strnum.h"
 
 #define DEMO_OWNER_EMAIL "owner@demo.dialflow.test"
@@ -45,6 +46,11 @@ static void usage(void)
 	    "  pages set --business ID KEY[,KEY...]          (\"\" disables every page)\n"
 	    "  token issue --user ID [--ttl SECONDS]         (prints an access token)\n"
 	    "  seed-demo                           demo business, owner and system_admin\n"
+	    "  limits set --business ID RULE=HITS/SECONDS|RULE=default ...\n"
+	    "                                      a business's own rate limits (run_create,\n"
+	    "                                      lead_import, flow_start, flow_inbound)\n"
+	    "  audit prune --older-than AGE        drop audit events older than AGE\n"
+	    "                                      (e.g. 180d, 12h, 30m; at least 1 day)\n"
 	    "Configuration comes from the environment (DIALFLOW_DATABASE_URL, ...).\n",
 	    stderr);
 }
@@ -359,6 +365,180 @@ static int cmd_pages_set(cli_t *c, int argc, char **argv)
 	return 0;
 }
 
+/* "180d", "12h", "90m", "3600s" -> seconds; -1 when malformed. */
+static int64_t parse_age(const char *s)
+{
+	size_t n = strlen(s);
+	int64_t v, unit;
+
+	if (n < 2)
+		return -1;
+	switch (s[n - 1]) {
+	case 'd':
+		unit = 86400;
+		break;
+	case 'h':
+		unit = 3600;
+		break;
+	case 'm':
+		unit = 60;
+		break;
+	case 's':
+		unit = 1;
+		break;
+	default:
+		return -1;
+	}
+	{
+		char num[24];
+
+		if (n - 1 >= sizeof(num))
+			return -1;
+		memcpy(num, s, n - 1);
+		num[n - 1] = '\0';
+		if (strnum_i64(num, 1, INT64_MAX / 86400, &v) < 0)
+			return -1;
+	}
+	return v * unit;
+}
+
+/*
+ * audit prune --older-than AGE: retention of the audit trail (DESIGN §3).
+ * Whole monthly partitions before the cutoff are dropped, the rest trimmed
+ * (audit_prune() in 0004). Refuses ages under a day, so that a typo never
+ * wipes the trail of today.
+ */
+static int cmd_audit_prune(cli_t *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"older-than", required_argument, NULL, 'o'},
+					     {NULL, 0, NULL, 0}};
+	int64_t age = -1;
+	const char *p[1];
+	PGresult *r;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o != 'o' || (age = parse_age(optarg)) < 0) {
+			usage();
+			return 2;
+		}
+	}
+	if (age < 0 || optind != argc) {
+		usage();
+		return 2;
+	}
+	if (age < 86400) {
+		fprintf(stderr, "dialflow-admin: --older-than must be at least 1d\n");
+		return 2;
+	}
+	p[0] = db_i64s(c->a, age);
+	r = q(c,
+	      "SELECT rows_removed, partitions_dropped, "
+	      "to_char((now() - make_interval(secs => $1::bigint)) AT TIME ZONE 'UTC', "
+	      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+	      "FROM audit_prune(now() - make_interval(secs => $1::bigint))",
+	      1, p);
+	if (r == NULL)
+		return 1;
+	printf("{\"removed\":%lld,\"partitions_dropped\":%lld,\"before\":\"%s\"}\n",
+	       (long long)db_i64(r, 0, 0), (long long)db_i64(r, 0, 1), db_str(r, 0, 2));
+	log_info("audit", "[AUDIT] action=audit.prune removed=%lld partitions_dropped=%lld",
+		 (long long)db_i64(r, 0, 0), (long long)db_i64(r, 0, 1));
+	return 0;
+}
+
+/* One "RULE=HITS/SECONDS" or "RULE=default" argument of `limits set`. */
+static int set_limit(cli_t *c, int64_t business_id, const char *arg)
+{
+	const char *eq = strchr(arg, '='), *slash;
+	char name[48], num[24];
+	int64_t hits, win;
+	const char *p[4];
+
+	if (eq == NULL || (size_t)(eq - arg) >= sizeof(name))
+		goto bad;
+	memcpy(name, arg, (size_t)(eq - arg));
+	name[eq - arg] = '\0';
+	if (ratelimit_rule_find(name) == NULL) {
+		fprintf(stderr, "dialflow-admin: unknown rate limit \"%s\"\n", name);
+		return -1;
+	}
+	p[0] = db_i64s(c->a, business_id);
+	p[1] = name;
+	if (strcmp(eq + 1, "default") == 0)
+		return q(c,
+			 "DELETE FROM business_rate_limits WHERE business_id = $1::bigint "
+			 "AND name = $2",
+			 2, p)
+			   ? 0
+			   : -1;
+	slash = strchr(eq + 1, '/');
+	if (slash == NULL || (size_t)(slash - eq - 1) >= sizeof(num))
+		goto bad;
+	memcpy(num, eq + 1, (size_t)(slash - eq - 1));
+	num[slash - eq - 1] = '\0';
+	if (strnum_i64(num, 1, 100000, &hits) < 0 || strnum_i64(slash + 1, 1, 86400, &win) < 0)
+		goto bad;
+	p[2] = db_i64s(c->a, hits);
+	p[3] = db_i64s(c->a, win);
+	return q(c,
+		 "INSERT INTO business_rate_limits (business_id, name, max_hits, window_s) "
+		 "VALUES ($1::bigint, $2, $3::integer, $4::integer) ON CONFLICT (business_id, "
+		 "name) "
+		 "DO UPDATE SET max_hits = EXCLUDED.max_hits, window_s = EXCLUDED.window_s, "
+		 "updated_at = now()",
+		 4, p)
+		   ? 0
+		   : -1;
+bad:
+	fprintf(stderr, "dialflow-admin: \"%s\" is not RULE=HITS/SECONDS or RULE=default\n", arg);
+	return -1;
+}
+
+/* limits set --business ID RULE=HITS/SECONDS ...: a business's own rate limits. */
+static int cmd_limits_set(cli_t *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"business", required_argument, NULL, 'b'},
+					     {NULL, 0, NULL, 0}};
+	int64_t business_id = 0;
+	const char *p[1];
+	PGresult *r;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o != 'b' || strnum_i64(optarg, 1, INT64_MAX, &business_id) < 0) {
+			usage();
+			return 2;
+		}
+	}
+	if (business_id == 0 || optind >= argc) {
+		usage();
+		return 2;
+	}
+	p[0] = db_i64s(c->a, business_id);
+	r = q(c, "SELECT 1 FROM businesses WHERE id = $1::bigint", 1, p);
+	if (r == NULL)
+		return 1;
+	if (PQntuples(r) != 1) {
+		fprintf(stderr, "dialflow-admin: no such business\n");
+		return 1;
+	}
+	for (int i = optind; i < argc; i++)
+		if (set_limit(c, business_id, argv[i]) < 0)
+			return 1;
+	r = q(c,
+	      "SELECT coalesce(json_object_agg(name, json_build_object('max_hits', max_hits, "
+	      "'window_s', window_s)), '{}')::text FROM business_rate_limits "
+	      "WHERE business_id = $1::bigint",
+	      1, p);
+	if (r == NULL)
+		return 1;
+	printf("{\"business_id\":%lld,\"rate_limits\":%s}\n", (long long)business_id,
+	       db_str(r, 0, 0));
+	audit(c, business_id, "business.rate_limits", "business", business_id);
+	return 0;
+}
+
 static int cmd_token_issue(cli_t *c, int argc, char **argv)
 {
 	int64_t user_id = 0, ttl = 3600;
@@ -519,6 +699,10 @@ int admin_cli_main(int argc, char **argv)
 		optind = 3, rc = cmd_pages_set(&c, argc, argv);
 	else if (argc >= 3 && strcmp(argv[1], "token") == 0 && strcmp(argv[2], "issue") == 0)
 		optind = 3, rc = cmd_token_issue(&c, argc, argv);
+	else if (argc >= 3 && strcmp(argv[1], "limits") == 0 && strcmp(argv[2], "set") == 0)
+		optind = 3, rc = cmd_limits_set(&c, argc, argv);
+	else if (argc >= 3 && strcmp(argv[1], "audit") == 0 && strcmp(argv[2], "prune") == 0)
+		optind = 3, rc = cmd_audit_prune(&c, argc, argv);
 	else
 		usage();
 out:

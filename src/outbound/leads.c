@@ -20,6 +20,7 @@
 #include "dialflow/audit.h"
 #include "dialflow/csv.h"
 #include "dialflow/err.h"
+#include "dialflow/ratelimit.h"
 #include "dialflow/handlers.h"
 #include "dialflow/leadimport.h"
 #include "dialflow/phone.h"
@@ -235,6 +236,10 @@ int outbound_leads_import(http_request_t *req)
 		    json_pack("{s:O,s:o}", "fields", fe.list, "errors", errors_json(&imp)));
 		return 0;
 	}
+	/* a valid import counts against the business's limit; a refused body does not */
+	rc = ratelimit_guard(req, &RATELIMIT_LEAD_IMPORT, "business");
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	if (list_name == NULL)
 		list_name = default_list_name(a);
 	r = DB_EXEC(req->db, a, &err, "ob_list_insert", outbound_bid(req), list_name,

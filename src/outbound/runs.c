@@ -27,6 +27,7 @@
 #include "dialflow/api.h"
 #include "dialflow/audit.h"
 #include "dialflow/err.h"
+#include "dialflow/ratelimit.h"
 #include "dialflow/handlers.h"
 #include "dialflow/log.h"
 #include "dialflow/outbound.h"
@@ -442,6 +443,10 @@ int outbound_runs_create(http_request_t *req)
 		reply_nothing_to_dial(req, in.list_id > 0 ? "list_id" : "lead_ids", dnc);
 		return 0;
 	}
+	/* a run request that got this far counts; a refusal below gives the hit back */
+	rc = ratelimit_guard(req, &RATELIMIT_RUN_CREATE, "business");
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	if (in.script_id > 0) {
 		r = DB_EXEC(req->db, a, &err, "ob_script_snapshot", bid, db_i64s(a, in.script_id));
 		if (r == NULL)
@@ -467,6 +472,7 @@ int outbound_runs_create(http_request_t *req)
 		if (PQntuples(r) == 0)
 			return ERR_RETRY; /* the other run ended meanwhile: try again */
 		reply_conflict_active(req, db_i64(r, 0, 0));
+		req->tx_rollback = true; /* no run: give the rate-limit hit back */
 		return 0;
 	}
 	run_id = db_i64(r, 0, 0);

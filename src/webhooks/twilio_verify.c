@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dialflow/audit.h"
 #include "dialflow/config.h"
 #include "dialflow/log.h"
 #include "dialflow/provider.h"
@@ -61,14 +62,22 @@ static bool alt_port_base(const char *base, size_t blen, char *out, size_t outsz
 	return n > 0 && (size_t)n < outsz;
 }
 
-static void log_refusal(const http_request_t *req, const char *why)
+/* The [SECURITY] line and its audit row (kept whatever the request does next). */
+static void log_refusal(http_request_t *req, const char *why)
 {
 	char path[160];
+	audit_event_t ev = {.tag = "SECURITY",
+			    .action = "webhook.signature_failed",
+			    .resource_type = "webhook",
+			    .outcome = "denied"};
 
 	log_warn("webhook", "%s twilio webhook refused reason=%s path=%s ip=%s req=%s",
 		 LOG_TAG_SECURITY, why, log_sanitize(req->path, path, sizeof(path)),
 		 req->remote_addr ? req->remote_addr : "-",
 		 req->request_id ? req->request_id : "-");
+	ev.details = json_arena(req->arena, json_pack("{s:s, s:s, s:s}", "provider", "twilio",
+						      "reason", why, "path", path));
+	audit_record_detached(req, &ev);
 }
 
 int webhook_twilio_verify(http_request_t *req, form_t *form, const char **why)

@@ -56,10 +56,13 @@ static const db_stmt_t stmts[] = {
      "AND status = 'initiated' RETURNING id) "
      "SELECT (SELECT count(*) FROM j), (SELECT count(*) FROM lg)"},
     /* $1 business, $2 run, $3 details */
+    /* the takeover, and the worker it shows lost (one row each, one statement) */
     {"lease_takeover_audit",
      "INSERT INTO audit_events (business_id, tag, action, resource_type, resource_id, "
      "details) VALUES ($1::bigint, 'STALE_DETECTION', 'run.takeover', 'run', $2::bigint, "
-     "$3::jsonb)"},
+     "$3::jsonb), ($1::bigint, 'STALE_DETECTION', 'worker.lost', 'run', $2::bigint, "
+     "jsonb_build_object('worker', $3::jsonb->'previous_worker', 'heartbeat_age_s', "
+     "$3::jsonb->'heartbeat_age_s', 'detected_by', $3::jsonb->'worker'))"},
     /* $1 ids, $2 tokens */
     {"lease_heartbeat", "UPDATE outbound_call_runs r SET last_heartbeat_at = now() "
 			"FROM unnest($1::bigint[], $2::uuid[]) AS l(id, token) "

@@ -296,6 +296,7 @@ int worker_run_with(const config_t *cfg, provider_t *provider)
 	pace_register();
 	cancel_register();
 	recovery_register();
+	maintenance_register();
 	snprintf(app, sizeof(app), "dialflow-worker:%d", (int)getpid());
 	w->db = db_new(cfg->database_url, app, cfg->db_role, cfg->db_connect_timeout,
 		       cfg->db_statement_timeout_ms);

@@ -142,4 +142,5 @@ void recovery_sweep(worker_t *w)
 	reconcile(w, "recovery_reconcile_claim");
 	reconcile(w, "recovery_reconcile_jobs");
 	(void)queue_rescue(w->db, w->arena, NULL);
+	maintenance_run(w);
 }

@@ -89,6 +89,7 @@ typedef struct worker {
 	bool want_hangup;   /* look for calls to hang up              */
 	bool want_queue;    /* drain background jobs                  */
 	unsigned connects;
+	int64_t next_maintenance; /* monotonic ms of the next maintenance.c pass */
 } worker_t;
 
 extern volatile sig_atomic_t worker_stopping;
@@ -139,5 +140,13 @@ int cancel_hangups(worker_t *w);
 void recovery_register(void);
 /* The periodic sweeps: call_log rows without a sid, reconciliation, queue rescue. */
 void recovery_sweep(worker_t *w);
+
+/* maintenance.c */
+void maintenance_register(void);
+/*
+ * Hourly housekeeping, due-checked here (recovery_sweep calls it every poll):
+ * next months' audit partitions, and idle rate-limit buckets forgotten.
+ */
+void maintenance_run(worker_t *w);
 
 #endif

@@ -813,6 +813,22 @@ int64_t e2e_business_create(const char *prefix, const char *pages_csv, char **na
 	if (pages_csv != NULL) {
 		e2e_pages_set(id, pages_csv);
 	}
+	/* tests import and start runs far faster than people do: lift the app's limits
+	 * (test_e2e_guards puts them back for its own business to test them) */
+	{
+		char bid[32];
+		snprintf(bid, sizeof(bid), "%lld", (long long)id);
+		const char *lim[] = {"limits",
+				     "set",
+				     "--business",
+				     bid,
+				     "run_create=10000/60",
+				     "lead_import=10000/60",
+				     "flow_start=10000/10",
+				     "flow_inbound=10000/60",
+				     NULL};
+		free(e2e_cli(lim));
+	}
 	if (name_out != NULL) {
 		*name_out = name;
 	} else {

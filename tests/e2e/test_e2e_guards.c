@@ -253,6 +253,47 @@ static void test_system_admin_needs_business_on_tenant_routes(void **state)
 	free(email);
 }
 
+/*
+ * The application's own limit, through nginx to the four API processes: a
+ * business with the default lead-import limit (5 a minute) gets its 6th import
+ * refused with 429 and Retry-After, whichever process answers; the platform can
+ * then raise it for that business alone.
+ */
+static void test_app_rate_limit_across_processes(void **state)
+{
+	(void)state;
+	int64_t biz = e2e_business_create("e2e-guards-limit", "calls_outbound", NULL);
+	char bid[32], path[96];
+	const char *body = "{\"rows\":[{\"phone\":\"+14155550199\"}]}";
+	e2e_user_t admin;
+	e2e_resp_t r;
+
+	snprintf(bid, sizeof(bid), "%lld", (long long)biz);
+	const char *reset[] = {"limits", "set", "--business", bid, "lead_import=default", NULL};
+	free(e2e_cli(reset));
+	e2e_user_create(&admin, biz, "admin");
+	for (int i = 0; i < 5; i++) {
+		r = e2e_raw_json("POST", "/api/leads/import", admin.token, body);
+		E2E_STATUS(r, 200);
+		e2e_resp_free(&r);
+	}
+	r = e2e_raw_json("POST", "/api/leads/import", admin.token, body);
+	E2E_ERROR(r, 429, "rate_limited");
+	E2E_TRUE(r,
+		 e2e_header(&r, "Retry-After") != NULL && atoi(e2e_header(&r, "Retry-After")) >= 1,
+		 "Retry-After missing");
+	e2e_resp_free(&r);
+	snprintf(path, sizeof(path), "/api/admin/businesses/%s/rate_limits", bid);
+	r = e2e_raw_json("PUT", path, sysadmin.token,
+			 "{\"rate_limits\":{\"lead_import\":{\"max_hits\":6,\"window_s\":60}}}");
+	E2E_STATUS(r, 200);
+	e2e_resp_free(&r);
+	r = e2e_raw_json("POST", "/api/leads/import", admin.token, body);
+	E2E_STATUS(r, 200);
+	e2e_resp_free(&r);
+	e2e_user_free(&admin);
+}
+
 int main(void)
 {
 	e2e_skip_without_stack();
@@ -263,6 +304,7 @@ int main(void)
 	    cmocka_unit_test(test_404_unknown_path),
 	    cmocka_unit_test(test_405_wrong_method),
 	    cmocka_unit_test(test_system_admin_needs_business_on_tenant_routes),
+	    cmocka_unit_test(test_app_rate_limit_across_processes),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

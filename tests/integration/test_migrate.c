@@ -251,7 +251,8 @@ static void test_fresh_database_applies_all_then_nothing(void **state)
 	assert_int_equal(
 	    itest_i64(f->owner,
 		      "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace "
-		      "AND relkind = 'r' AND relname IN ('businesses', 'users', 'refresh_tokens', "
+		      "AND relkind IN ('r', 'p') AND relname IN ('businesses', 'users', "
+		      "'refresh_tokens', "
 		      "'business_pages', 'workers', 'audit_events', 'schema_migrations')",
 		      0, NULL),
 	    7);

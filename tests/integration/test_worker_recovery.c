@@ -149,6 +149,14 @@ static void test_dialing_without_sid_never_redialled(void **state)
 		      "AND (details->>'dialing_failed')::int = 1",
 		      rid, bid),
 	    1);
+	/* and the worker it shows lost, as its own event */
+	assert_int_equal(
+	    ITEST_I64(wfix_owner(),
+		      "SELECT count(*) FROM audit_events WHERE tag = 'STALE_DETECTION' "
+		      "AND action = 'worker.lost' AND resource_id = $1::bigint "
+		      "AND business_id = $2::bigint AND details->>'worker' = 'ghost:1'",
+		      rid, bid),
+	    1);
 	assert_int_equal(wfix_stop(carrier, SIGTERM, 5000), 0);
 	assert_int_equal(wfix_stop(w, SIGTERM, 10000), 0);
 	fake_provider_free(fp);
