@@ -10,7 +10,7 @@ export const ROLE_RANK = Object.freeze({ agent: 1, admin: 2, owner: 3, system_ad
 /* The page registry: key, label and minimum role. */
 export const PAGES = Object.freeze({
   calls_outbound: { label: 'Outbound calls', minRole: 'agent' },
-  whatsapp_flows: { label: 'WhatsApp flows', minRole: 'admin' },
+  whatsapp_flows: { label: 'WhatsApp flows', minRole: 'agent' },
   contacts: { label: 'WhatsApp contacts', minRole: 'agent' },
   settings: { label: 'Settings and audit', minRole: 'owner' },
 });

@@ -34,6 +34,8 @@ extern const http_route_t outbound_routes[];
 extern const size_t outbound_nroutes;
 extern const http_route_t webhook_routes[];
 extern const size_t webhook_nroutes;
+extern const http_route_t flow_api_routes[];
+extern const size_t flow_api_nroutes;
 extern const api_route_table_t api_route_tables[];
 extern const size_t api_ntables;
 
@@ -42,6 +44,9 @@ extern const size_t api_ntables;
  * (with *allow the union of the methods the path accepts).
  */
 int api_route_match(http_request_t *req, const http_route_t **out, unsigned *allow);
+
+/* Register the WhatsApp flows API's statements (src/flows/routes.c). */
+void flows_api_register(void);
 
 /* Set up the context from the environment: config, key ring, database handle. */
 int api_ctx_init(api_ctx_t *ctx, const char *app_name, const char **err);

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "dialflow/db.h"
 #include "dialflow/http.h"
 
 typedef struct audit_event {
@@ -51,6 +52,13 @@ void audit_record_detached(http_request_t *req, const audit_event_t *ev);
  * request's transaction has committed or rolled back). Returns 0 or ERR_*.
  */
 int audit_flush_detached(http_request_t *req);
+
+/*
+ * Record ev outside any HTTP request (the webhook's inbound processing, the
+ * worker): the row in db's current transaction, with no actor, and its log
+ * line. Returns 0 or ERR_*.
+ */
+int audit_write(db_t *db, arena_t *a, const audit_event_t *ev);
 
 /* "sha256:<first 16 hex>" of the lower-cased email, into the request arena. */
 const char *audit_email_hash(http_request_t *req, const char *email);

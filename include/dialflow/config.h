@@ -53,6 +53,17 @@ typedef struct config {
 	int shutdown_grace_s; /* DIALFLOW_SHUTDOWN_GRACE_S (10): SIGTERM settle time */
 	int queue_batch;      /* DIALFLOW_QUEUE_BATCH (50): background jobs per claim */
 	int queue_lease_s;    /* DIALFLOW_QUEUE_LEASE_S (60): claim lease           */
+
+	/* WhatsApp (src/webhooks/whatsapp.c, src/worker/outbox.c, src/worker/wa_sweep.c) */
+	char *whatsapp_graph_url;     /* DIALFLOW_WHATSAPP_GRAPH_URL (https://graph.facebook.com) */
+	char *whatsapp_graph_version; /* DIALFLOW_WHATSAPP_GRAPH_VERSION (v21.0)        */
+	char *wa_ca_file;	      /* DIALFLOW_WA_CA_FILE: CA bundle for the Graph URL ("") */
+	char *handover_notice_text;   /* DIALFLOW_HANDOVER_NOTICE_TEXT: "agents are busy"    */
+	int flow_idle_timeout_s;      /* DIALFLOW_FLOW_IDLE_TIMEOUT_S (1800; 0 = never)      */
+	int handover_notice_s;	      /* DIALFLOW_HANDOVER_NOTICE_S (600; 0 = no notice)     */
+	int outbox_batch;	      /* DIALFLOW_OUTBOX_BATCH (50): outbox rows per claim   */
+	int outbox_lease_s;	      /* DIALFLOW_OUTBOX_LEASE_S (60): a send's claim lease  */
+	int outbox_retry_base_ms;     /* DIALFLOW_OUTBOX_RETRY_BASE_MS (2000): first retry   */
 } config_t;
 
 /*

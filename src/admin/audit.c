@@ -66,8 +66,12 @@ static void audit_log(const http_request_t *req, const audit_event_t *ev)
 		 log_sanitize(req->request_id ? req->request_id : "-", rid, sizeof(rid)));
 }
 
-/* Insert ev's row in the current transaction (or autocommit). Returns 0 or ERR_*. */
-static int audit_insert(http_request_t *req, const audit_event_t *ev)
+/*
+ * Insert ev's row in the current transaction (or autocommit). scoped: the
+ * transaction is already scoped to ev's tenant although there is no
+ * principal (inbound webhook processing). Returns 0 or ERR_*.
+ */
+static int audit_insert(http_request_t *req, const audit_event_t *ev, bool scoped)
 {
 	const auth_principal_t *p = req->principal;
 	arena_t *a = req->arena;
@@ -77,7 +81,7 @@ static int audit_insert(http_request_t *req, const audit_event_t *ev)
 
 	if (ev->details != NULL)
 		details = json_dump_arena(a, ev->details, &dlen);
-	if (p == NULL) {
+	if (p == NULL && !scoped) {
 		/* no tenant scope yet: the narrow definer for auth.* / webhook.* events */
 		if (DB_EXEC(req->db, a, &err, "audit_insert_preauth",
 			    ev->business_id > 0 ? db_i64s(a, ev->business_id) : NULL,
@@ -91,8 +95,8 @@ static int audit_insert(http_request_t *req, const audit_event_t *ev)
 	}
 	if (DB_EXEC(req->db, a, &err, "audit_insert",
 		    ev->business_id > 0 ? db_i64s(a, ev->business_id) : NULL,
-		    db_i64s(a, p->user_id), auth_role_name(p->role),
-		    p->impersonating ? db_i64s(a, p->user_id) : NULL, ev->tag, ev->action,
+		    p ? db_i64s(a, p->user_id) : NULL, p ? auth_role_name(p->role) : NULL,
+		    p && p->impersonating ? db_i64s(a, p->user_id) : NULL, ev->tag, ev->action,
 		    ev->resource_type, ev->resource_id > 0 ? db_i64s(a, ev->resource_id) : NULL,
 		    ev->outcome ? ev->outcome : "ok", req->remote_addr, req->request_id,
 		    details) == NULL)
@@ -102,11 +106,28 @@ static int audit_insert(http_request_t *req, const audit_event_t *ev)
 
 int audit_record(http_request_t *req, const audit_event_t *ev)
 {
-	int err = audit_insert(req, ev);
+	int err = audit_insert(req, ev, false);
 
 	if (err < 0)
 		return err;
 	audit_log(req, ev);
+	return 0;
+}
+
+int audit_write(db_t *db, arena_t *a, const audit_event_t *ev)
+{
+	http_request_t req;
+
+	int err;
+
+	/* the same row and line as a request's, with no principal, address or id */
+	memset(&req, 0, sizeof(req));
+	req.db = db;
+	req.arena = a;
+	err = audit_insert(&req, ev, true);
+	if (err < 0)
+		return err;
+	audit_log(&req, ev);
 	return 0;
 }
 
@@ -137,7 +158,7 @@ int audit_flush_detached(http_request_t *req)
 	if (p == NULL) {
 		/* autocommit, one row each: nothing else to keep consistent */
 		for (n = req->audit_detached; n != NULL; n = n->next)
-			if ((err = audit_insert(req, &n->ev)) < 0)
+			if ((err = audit_insert(req, &n->ev, false)) < 0)
 				rc = err;
 		goto out;
 	}
@@ -151,7 +172,7 @@ int audit_flush_detached(http_request_t *req)
 		goto fail;
 	}
 	for (n = req->audit_detached; n != NULL; n = n->next)
-		if ((rc = audit_insert(req, &n->ev)) < 0)
+		if ((rc = audit_insert(req, &n->ev, false)) < 0)
 			goto fail;
 	rc = db_commit(req->db);
 	if (rc == 0)

@@ -11,6 +11,7 @@
 #include "dialflow/api.h"
 #include "dialflow/audit.h"
 #include "dialflow/err.h"
+#include "dialflow/flow_process.h"
 #include "dialflow/handlers.h"
 #include "dialflow/log.h"
 #include "dialflow/outbound.h"
@@ -58,7 +59,10 @@ int api_ctx_init(api_ctx_t *ctx, const char *app_name, const char **err)
 	admin_register();
 	outbound_register();
 	webhooks_register();
+	flows_api_register();
 	ratelimit_register();
+	flow_process_register();
+	flow_process_install();
 	ctx->db = db_new(ctx->cfg.database_url, app_name, ctx->cfg.db_role,
 			 ctx->cfg.db_connect_timeout, ctx->cfg.db_statement_timeout_ms);
 	return 0;

@@ -55,6 +55,7 @@ const api_route_table_t api_route_tables[] = {
     {api_routes, &api_nroutes},
     {outbound_routes, &outbound_nroutes},
     {webhook_routes, &webhook_nroutes},
+    {flow_api_routes, &flow_api_nroutes},
 };
 const size_t api_ntables = sizeof(api_route_tables) / sizeof(api_route_tables[0]);
 

@@ -23,7 +23,7 @@ const char *auth_role_name(auth_role_t r)
 /* Add pages here; a business enables them by key (PATCH .../pages). */
 const auth_page_t auth_pages[] = {
     {"calls_outbound", ROLE_AGENT, "Outbound calls"},
-    {"whatsapp_flows", ROLE_ADMIN, "WhatsApp flows"},
+    {"whatsapp_flows", ROLE_AGENT, "WhatsApp flows"},
     {"contacts", ROLE_AGENT, "WhatsApp contacts"},
     {"settings", ROLE_OWNER, "Settings and audit"},
     {NULL, ROLE_NONE, NULL},

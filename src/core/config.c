@@ -96,6 +96,13 @@ int config_load(config_t *cfg, const char *url_env, const char *role_env, const 
 	cfg->twilio_account_sid = env_dup("DIALFLOW_TWILIO_ACCOUNT_SID", "");
 	cfg->twilio_from = env_dup("DIALFLOW_TWILIO_FROM", "");
 	cfg->twilio_ca_file = env_dup("DIALFLOW_TWILIO_CA_FILE", "");
+	cfg->whatsapp_graph_url =
+	    env_dup("DIALFLOW_WHATSAPP_GRAPH_URL", "https://graph.facebook.com");
+	cfg->whatsapp_graph_version = env_dup("DIALFLOW_WHATSAPP_GRAPH_VERSION", "v21.0");
+	cfg->wa_ca_file = env_dup("DIALFLOW_WA_CA_FILE", "");
+	cfg->handover_notice_text =
+	    env_dup("DIALFLOW_HANDOVER_NOTICE_TEXT",
+		    "All our agents are busy right now. We will reply as soon as we can.");
 
 #define INT_SETTING(field, name, def, min, max)                                                    \
 	do {                                                                                       \
@@ -123,6 +130,11 @@ int config_load(config_t *cfg, const char *url_env, const char *role_env, const 
 	INT_SETTING(shutdown_grace_s, "DIALFLOW_SHUTDOWN_GRACE_S", 10, 0, 600);
 	INT_SETTING(queue_batch, "DIALFLOW_QUEUE_BATCH", 50, 1, 1000);
 	INT_SETTING(queue_lease_s, "DIALFLOW_QUEUE_LEASE_S", 60, 1, 3600);
+	INT_SETTING(flow_idle_timeout_s, "DIALFLOW_FLOW_IDLE_TIMEOUT_S", 1800, 0, 30 * 86400);
+	INT_SETTING(handover_notice_s, "DIALFLOW_HANDOVER_NOTICE_S", 600, 0, 30 * 86400);
+	INT_SETTING(outbox_batch, "DIALFLOW_OUTBOX_BATCH", 50, 1, 1000);
+	INT_SETTING(outbox_lease_s, "DIALFLOW_OUTBOX_LEASE_S", 60, 15, 3600);
+	INT_SETTING(outbox_retry_base_ms, "DIALFLOW_OUTBOX_RETRY_BASE_MS", 2000, 10, 600000);
 #undef INT_SETTING
 
 	path = getenv("DIALFLOW_JWT_SECRET_FILE");
@@ -180,5 +192,9 @@ void config_free(config_t *cfg)
 	free(cfg->twilio_account_sid);
 	free(cfg->twilio_from);
 	free(cfg->twilio_ca_file);
+	free(cfg->whatsapp_graph_url);
+	free(cfg->whatsapp_graph_version);
+	free(cfg->wa_ca_file);
+	free(cfg->handover_notice_text);
 	memset(cfg, 0, sizeof(*cfg));
 }

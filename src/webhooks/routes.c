@@ -10,6 +10,7 @@
 #include "dialflow/outbound.h"
 #include "dialflow/provider.h"
 #include "dialflow/webhooks.h"
+#include "dialflow/whatsapp.h"
 
 #define WEBHOOK                                                                                    \
 	{                                                                                          \
@@ -21,6 +22,10 @@ const http_route_t webhook_routes[] = {
     {HTTP_POST, TWILIO_STATUS_PATH, webhook_twilio_status, WEBHOOK, HTTP_BODY_FORM},
     /* It checks the media type itself, to answer TwiML even then; also <Gather>'s action. */
     {HTTP_POST, TWILIO_VOICE_PATH, webhook_twilio_voice, WEBHOOK, HTTP_BODY_NONE},
+    /* WhatsApp Cloud API: the subscription handshake, and the signed events. The
+     * POST reads the raw body itself: the signature is checked before parsing. */
+    {HTTP_GET, WA_WEBHOOK_PATH, webhook_whatsapp_verify, WEBHOOK, HTTP_BODY_NONE},
+    {HTTP_POST, WA_WEBHOOK_PATH, webhook_whatsapp, WEBHOOK, HTTP_BODY_NONE},
 };
 const size_t webhook_nroutes = sizeof(webhook_routes) / sizeof(webhook_routes[0]);
 
@@ -48,4 +53,6 @@ void webhooks_register(void)
 	db_register(stmts, sizeof(stmts) / sizeof(stmts[0]));
 	/* outbound_call_event()'s statements; registering twice is harmless. */
 	outbound_events_register();
+	wa_webhook_register();
+	wa_outbox_register(); /* wa_outbox_enqueue(), for the inbound hook */
 }

@@ -12,7 +12,7 @@
  *
  * NOTIFY payloads on QUEUE_CHANNEL are hints only: 'jobs' (background jobs),
  * 'run:<id>' (a new run), 'slot:<business>' (a call ended),
- * 'force_cancel:<run>' (hang-ups requested).
+ * 'force_cancel:<run>' (hang-ups requested), 'outbox' (WhatsApp messages queued).
  */
 #include "config.h"
 
@@ -66,6 +66,7 @@ static void mark_all_due(worker_t *w)
 	w->want_claim = true;
 	w->want_hangup = true;
 	w->want_queue = true;
+	w->want_outbox = true;
 	for (int i = 0; i < w->nleases; i++)
 		w->leases[i].dirty = true;
 }
@@ -109,6 +110,8 @@ static void hint(worker_t *w, const char *payload)
 		w->want_queue = true;
 	} else if (strncmp(payload, "run:", 4) == 0) {
 		w->want_claim = true;
+	} else if (strcmp(payload, "outbox") == 0) {
+		w->want_outbox = true;
 	} else if (strncmp(payload, "force_cancel:", 13) == 0) {
 		w->want_hangup = true;
 	} else if (strncmp(payload, "slot:", 5) == 0 &&
@@ -183,8 +186,10 @@ static void drive_runs(worker_t *w)
 /* When the loop next has something to do (now, if anything is pending). */
 static int64_t next_deadline(const worker_t *w, int64_t t)
 {
-	if (w->want_hangup || w->want_queue)
+	if (w->want_hangup || w->want_queue || (w->want_outbox && w->wa_graph != NULL))
 		return 0;
+	if (w->wa_graph != NULL && w->outbox_due > 0 && w->outbox_due < t)
+		t = w->outbox_due; /* a send retry falls due */
 	if (w->provider != NULL && w->want_claim && lease_claim_due(w) < t)
 		t = lease_claim_due(w);
 	for (int i = 0; i < w->nleases; i++) {
@@ -282,6 +287,7 @@ int worker_run_with(const config_t *cfg, provider_t *provider)
 		free(w);
 		return -1;
 	}
+	(void)outbox_init(w); /* without a Graph client the outbox is left to other workers */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
 	sigemptyset(&sa.sa_mask);
@@ -296,6 +302,7 @@ int worker_run_with(const config_t *cfg, provider_t *provider)
 	pace_register();
 	cancel_register();
 	recovery_register();
+	outbox_register();
 	maintenance_register();
 	snprintf(app, sizeof(app), "dialflow-worker:%d", (int)getpid());
 	w->db = db_new(cfg->database_url, app, cfg->db_role, cfg->db_connect_timeout,
@@ -337,6 +344,7 @@ int worker_run_with(const config_t *cfg, provider_t *provider)
 		if (now >= next_poll) {
 			mark_all_due(w);
 			recovery_sweep(w);
+			outbox_sweep(w);
 			next_poll = now + cfg->dispatch_poll_ms;
 		}
 		(void)cancel_hangups(w);
@@ -351,6 +359,7 @@ int worker_run_with(const config_t *cfg, provider_t *provider)
 					    cfg->queue_lease_s, &worker_stopping, &claimed) == 0)
 				w->want_queue = claimed == cfg->queue_batch;
 		}
+		outbox_drain(w);
 		now = worker_now_ms();
 		{
 			int64_t t = next_beat < next_run_beat ? next_beat : next_run_beat;
@@ -362,6 +371,7 @@ int worker_run_with(const config_t *cfg, provider_t *provider)
 	shut_down(w);
 	log_info(WORKER_COMPONENT, "stopped name=%s", w->name);
 	db_free(w->db);
+	outbox_free(w);
 	arena_free(w->arena);
 	free(w);
 	return 0;

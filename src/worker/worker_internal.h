@@ -88,6 +88,11 @@ typedef struct worker {
 	int64_t last_claim; /* when this worker last took a run (ms)  */
 	bool want_hangup;   /* look for calls to hang up              */
 	bool want_queue;    /* drain background jobs                  */
+	bool want_outbox;   /* send the WhatsApp outbox (outbox.c)    */
+	/* outbox.c: the Graph client (NULL: no Graph URL, the outbox is not sent),
+	 * and when the next send retry falls due (monotonic ms; 0: none known) */
+	struct wa_graph *wa_graph;
+	int64_t outbox_due;
 	unsigned connects;
 	int64_t next_maintenance; /* monotonic ms of the next maintenance.c pass */
 } worker_t;
@@ -148,5 +153,16 @@ void maintenance_register(void);
  * next months' audit partitions, and idle rate-limit buckets forgotten.
  */
 void maintenance_run(worker_t *w);
+
+/* outbox.c, wa_sweep.c: the WhatsApp outbox sender and sweeps (see whatsapp.h) */
+void outbox_register(void);
+void wa_sweep_register(void);
+/* The Graph client from cfg (none without DIALFLOW_WHATSAPP_GRAPH_URL). Returns 0 or -1. */
+int outbox_init(worker_t *w);
+void outbox_free(worker_t *w);
+/* One sender round when want_outbox; keeps want_outbox while there is more to send. */
+void outbox_drain(worker_t *w);
+/* Every poll: rescue expired outbox leases, the idle-session and handover-notice sweeps. */
+void outbox_sweep(worker_t *w);
 
 #endif

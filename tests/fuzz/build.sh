@@ -59,7 +59,7 @@ san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 # Library objects, rebuilt when the source or any header is newer.
 newest_header="$(find "$root/include" -name '*.h' -newer "$out/obj" -print -quit 2>/dev/null || true)"
 mapfile -t srcs < <(cd "$root" && find src/core src/http src/db src/auth src/admin src/api src/outbound src/webhooks \
-	src/providers src/queue \
+	src/providers src/queue src/flows \
 	-name '*.c' 2>/dev/null | sort)
 if [ "${#srcs[@]}" -eq 0 ]; then
 	echo "no library sources found under $root/src" >&2

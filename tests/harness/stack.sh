@@ -92,6 +92,17 @@ df_sandbox_env() {
 	fi
 }
 
+# df_fake_graph_env PORT: point the worker's WhatsApp sender at this stack's
+# fake Graph server (tests/fakes/fake_graph, a check program of the build) on
+# 127.0.0.1:PORT. Call after df_stack_use; without it no fake is started.
+df_fake_graph_env() {
+	local port="$1"
+	: "${DIALFLOW_FAKE_GRAPH_PORT:=$port}"
+	: "${DIALFLOW_WHATSAPP_GRAPH_URL:=http://127.0.0.1:$DIALFLOW_FAKE_GRAPH_PORT}"
+	export DIALFLOW_FAKE_GRAPH_PORT DIALFLOW_WHATSAPP_GRAPH_URL
+	DF_S_FAKE_GRAPH_PORT="$DIALFLOW_FAKE_GRAPH_PORT"
+}
+
 # A self-signed certificate for localhost, created once.
 df_tls_ensure() {
 	local cert="$1" key="$2"
@@ -125,6 +136,10 @@ DF_ENV_VARS=(
 	DIALFLOW_SANDBOX_NOANSWER_PCT DIALFLOW_SANDBOX_FAIL_PCT DIALFLOW_SANDBOX_RING_MS
 	DIALFLOW_SANDBOX_TALK_MS DIALFLOW_SANDBOX_SEED DIALFLOW_SANDBOX_CA_FILE
 	DIALFLOW_SANDBOX_MAX_CALLS DIALFLOW_SANDBOX_CALLBACK_RETRIES
+	DIALFLOW_WHATSAPP_GRAPH_URL DIALFLOW_WHATSAPP_GRAPH_VERSION DIALFLOW_WA_CA_FILE
+	DIALFLOW_OUTBOX_BATCH DIALFLOW_OUTBOX_LEASE_S DIALFLOW_OUTBOX_RETRY_BASE_MS
+	DIALFLOW_FLOW_IDLE_TIMEOUT_S DIALFLOW_HANDOVER_NOTICE_S DIALFLOW_HANDOVER_NOTICE_TEXT
+	DIALFLOW_FAKE_GRAPH_PORT
 )
 df_env_defaults() {
 	: "${DIALFLOW_JWT_KID:=k1}"
@@ -213,6 +228,7 @@ df_stack_api_pids() { df_pidfile_alive "$DF_S_API_PID" dialflow-api; }
 df_stack_worker_pid() { df_pidfile_alive "$DF_S_WORKER_PID" dialflow-worker; }
 df_stack_sandbox_pid() { df_pidfile_alive "$DF_S_SANDBOX_PID" dialflow-sandbox; }
 df_stack_nginx_pid() { df_pidfile_alive "$DF_S_NGINX/nginx.pid" nginx; }
+df_stack_fake_graph_pid() { df_pidfile_alive "$DF_S_RUN/fake_graph.pid" fake_graph; }
 
 # Run a command with the stack's environment file loaded.
 df_stack_env_exec() {
@@ -355,6 +371,44 @@ df_stack_start_sandbox() {
 	return 1
 }
 
+# The fake WhatsApp Graph server, when the env file names its port.
+# shellcheck disable=SC2094 # the log is only appended to
+df_stack_start_fake_graph() {
+	local pid i port bin="$DF_S_BIN/tests/fakes/fake_graph" log="$DF_S_LOG/fake_graph.log"
+	port="$(
+		set -a
+		# shellcheck disable=SC1090
+		. "$DF_S_ENV"
+		echo "${DIALFLOW_FAKE_GRAPH_PORT:-}"
+	)"
+	if [ -z "$port" ] || [ "$port" = 0 ]; then
+		return 0
+	fi
+	if [ -n "$(df_stack_fake_graph_pid)" ]; then
+		df_log "fake_graph already running"
+		return 0
+	fi
+	if [ ! -x "$bin" ]; then
+		df_warn "$bin is not built (make check TESTS=)"
+		return 1
+	fi
+	df_log "starting fake_graph on http://127.0.0.1:$port"
+	(cd "$DF_S_DIR" && exec setsid "$bin" --port "$port" --record "$DF_S_LOG/fake_graph.jsonl") \
+		</dev/null >>"$log" 2>&1 &
+	pid=$!
+	echo "$pid" >"$DF_S_RUN/fake_graph.pid"
+	for ((i = 0; i < 50; i++)); do
+		if curl --silent --max-time 1 -o /dev/null "http://127.0.0.1:$port/__fake/health"; then
+			return 0
+		fi
+		df_pid_matches "$pid" fake_graph || break
+		sleep 0.1
+	done
+	tail -n 20 "$log" >&2 || true
+	df_warn "fake_graph did not come up (log: $log)"
+	return 1
+}
+
 df_stack_start_nginx() {
 	local pid args=() i
 	pid="$(df_stack_nginx_pid)"
@@ -385,7 +439,8 @@ df_stack_start_nginx() {
 
 # Start whatever is not running yet; the env file must exist.
 df_stack_start() {
-	df_stack_start_sandbox && df_stack_start_api && df_stack_start_worker && df_stack_start_nginx
+	df_stack_start_sandbox && df_stack_start_fake_graph && df_stack_start_api &&
+		df_stack_start_worker && df_stack_start_nginx
 }
 
 # Stop nginx, the api processes, the worker and the sandbox (in that order).
@@ -395,6 +450,7 @@ df_stack_stop() {
 	rm -f "$DF_S_SOCK"
 	df_stop_pidfile "$DF_S_WORKER_PID" dialflow-worker 15
 	df_stop_pidfile "$DF_S_SANDBOX_PID" dialflow-sandbox 10
+	df_stop_pidfile "$DF_S_RUN/fake_graph.pid" fake_graph 10
 }
 
 # curl against the stack, trusting its certificate, without DNS for localhost.

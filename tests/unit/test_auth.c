@@ -39,7 +39,8 @@ static void test_page_registry(void **state)
 
 	(void)state;
 	assert_int_equal(auth_page_find("calls_outbound")->min_role, ROLE_AGENT);
-	assert_int_equal(auth_page_find("whatsapp_flows")->min_role, ROLE_ADMIN);
+	assert_int_equal(auth_page_find("whatsapp_flows")->min_role, ROLE_AGENT);
+	assert_int_equal(auth_page_find("contacts")->min_role, ROLE_AGENT);
 	assert_int_equal(auth_page_find("settings")->min_role, ROLE_OWNER);
 	assert_null(auth_page_find("billing"));
 	assert_null(auth_page_find(NULL));
