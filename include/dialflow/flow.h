@@ -278,6 +278,8 @@ typedef struct flow_result {
 	int64_t switched_flow_id;
 	int64_t switched_version_id;
 	const char *error; /* NULL, or a static reason ("step_limit", "unknown_step", ...) */
+	/* when the session ended during this call: its context at the end (owned), else NULL */
+	json_t *final_context;
 } flow_result_t;
 
 /* An empty result (arrays and object allocated). */

@@ -532,7 +532,7 @@ typedef struct sim {
 	json_t *contact;    /* the simulated contact, updated by update_contact_field */
 	json_t *transcript; /* [{from, ...}]                                          */
 	json_t *events;	    /* the engine's events, each with the message index       */
-	json_t *last_ctx;   /* the context when the session last waited               */
+	json_t *last_ctx;   /* the live context, or the one the session ended with    */
 	char flow[FLOW_NAME_MAX + 1];
 	bool started, over, handover, ended;
 	const char *error;
@@ -563,10 +563,12 @@ static void sim_apply(sim_t *m, flow_result_t *res, size_t index)
 		m->error = res->error;
 	m->handover = m->handover || res->handover;
 	m->ended = m->ended || res->ended;
-	if (m->s.active) {
+	if (m->s.active || res->final_context != NULL) {
+		/* the live context, or the one the conversation ended with */
 		json_decref(m->last_ctx);
-		m->last_ctx = json_deep_copy(m->s.context);
-	} else {
+		m->last_ctx = json_deep_copy(m->s.active ? m->s.context : res->final_context);
+	}
+	if (!m->s.active) {
 		m->over = true; /* ended or handed over: the bot is silent from now on */
 	}
 }

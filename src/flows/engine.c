@@ -398,6 +398,9 @@ static int send_config(run_t *r, const json_t *cfg)
 static void end_session(run_t *r)
 {
 	r->res->ended = true;
+	/* the simulator (and logs) want what the conversation ended with */
+	json_decref(r->res->final_context);
+	r->res->final_context = r->s->context != NULL ? json_deep_copy(r->s->context) : NULL;
 	flow_session_clear(r->s);
 }
 
@@ -903,6 +906,7 @@ void flow_result_free(flow_result_t *res)
 	json_decref(res->messages);
 	json_decref(res->contact_updates);
 	json_decref(res->events);
+	json_decref(res->final_context);
 	memset(res, 0, sizeof(*res));
 }
 
