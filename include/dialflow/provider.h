@@ -1,8 +1,8 @@
 /*
  * provider.h - telephony providers behind a small vtable (DESIGN §7).
  *
- * The worker places and hangs up calls and asks for a call's status only
- * through these three calls. `twilio` speaks the Twilio REST API over libcurl
+ * The worker places, redirects and hangs up calls and asks for a call's
+ * status only through these calls. `twilio` speaks the Twilio REST API over libcurl
  * (src/providers/twilio.c); the sandbox is a carrier simulator that speaks the
  * same REST API (src/sandbox/), so the demo and the e2e tests drive the
  * production client. Providers never touch the database.
@@ -29,6 +29,13 @@ typedef struct provider_call_req {
 	const char *status_url; /* absolute URL of POST /webhooks/twilio/call-status   */
 	int timeout_s;		/* ring timeout                                        */
 	int64_t job_id;		/* for logs only                                       */
+	/*
+	 * Answering-machine detection (the business's amd_enabled): Twilio's
+	 * MachineDetection=DetectMessageEnd in its async mode, whose verdict is
+	 * posted to amd_url (POST /webhooks/twilio/amd). Ignored when amd is false.
+	 */
+	bool amd;
+	const char *amd_url;
 } provider_call_req_t;
 
 typedef struct provider_call_res {
@@ -50,6 +57,13 @@ typedef struct provider_ops {
 	int (*hangup)(provider_t *p, const char *call_sid, provider_call_res_t *res);
 	/* Current status of a call (reconciliation of lost callbacks). */
 	int (*fetch_status)(provider_t *p, const char *call_sid, provider_call_res_t *res);
+	/*
+	 * Make a live call fetch its TwiML from `url` now (Twilio: Url=url,
+	 * Method=POST on the call), e.g. to leave a voicemail once AMD found a
+	 * machine. REJECTED when the call is over or unknown.
+	 */
+	int (*redirect)(provider_t *p, const char *call_sid, const char *url,
+			provider_call_res_t *res);
 	void (*free)(provider_t *p);
 } provider_ops_t;
 
@@ -88,6 +102,9 @@ bool twilio_signature_check(const char *auth_token, const char *url, const char 
 /* The paths of our Twilio webhooks (their full URLs are signed, see API.md). */
 #define TWILIO_STATUS_PATH "/webhooks/twilio/call-status"
 #define TWILIO_VOICE_PATH  "/webhooks/twilio/voice" /* also <Gather>'s action */
+#define TWILIO_AMD_PATH	   "/webhooks/twilio/amd"   /* the async AMD verdict */
+/* Where the worker redirects a call to leave the script's voicemail (AMD). */
+#define TWILIO_VOICEMAIL_PATH TWILIO_VOICE_PATH "?mode=voicemail"
 
 /*
  * The absolute URL of one of our webhooks: public_url (DIALFLOW_PUBLIC_URL,

@@ -21,6 +21,13 @@ int webhook_twilio_status(http_request_t *req);
  * choice. Always text/xml, even on errors.
  */
 int webhook_twilio_voice(http_request_t *req);
+/*
+ * POST /webhooks/twilio/amd: the async answering-machine verdict. Records
+ * answered_by on the job and, for a machine whose greeting ended, asks the
+ * worker to leave the voicemail or hang up. 204 (also for an unknown call or
+ * a repeat), 400 without CallSid/AnsweredBy, 403 on a bad signature.
+ */
+int webhook_twilio_amd(http_request_t *req);
 
 /* Outcome of webhook_twilio_verify(). */
 enum {

@@ -156,7 +156,11 @@ int audit_flush_detached(http_request_t *req)
 	if (req->audit_detached == NULL)
 		return 0;
 	if (p == NULL) {
-		/* autocommit, one row each: nothing else to keep consistent */
+		/* autocommit, one row each: nothing else to keep consistent. A public
+		 * route (a refused webhook) may be the process's first request: connect. */
+		rc = db_ensure(req->db);
+		if (rc < 0)
+			goto out;
 		for (n = req->audit_detached; n != NULL; n = n->next)
 			if ((err = audit_insert(req, &n->ev, false)) < 0)
 				rc = err;

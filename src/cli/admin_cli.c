@@ -40,6 +40,8 @@ static void usage(void)
 	    "usage: dialflow-admin COMMAND [options]\n"
 	    "  migrate                             apply pending migrations\n"
 	    "  business create --name N [--timezone TZ] [--country CC] [--max-concurrent-calls N]\n"
+	    "                  [--amd voicemail|hangup]   (answering-machine detection: leave\n"
+	    "                                              the script's voicemail, or hang up)\n"
 	    "  user create --email E --role R [--name N] [--business ID]\n"
 	    "              [--password P | --password-stdin]   (a password is generated if "
 	    "absent)\n"
@@ -131,12 +133,13 @@ static int64_t create_business(cli_t *c, const char *name, const char *tz, const
 
 static int cmd_business_create(cli_t *c, int argc, char **argv)
 {
-	const char *name = NULL, *tz = "UTC", *country = "US";
+	const char *name = NULL, *tz = "UTC", *country = "US", *amd = NULL;
 	int64_t maxcalls = 3, id;
 	static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
 					     {"timezone", required_argument, NULL, 't'},
 					     {"country", required_argument, NULL, 'c'},
 					     {"max-concurrent-calls", required_argument, NULL, 'm'},
+					     {"amd", required_argument, NULL, 'a'},
 					     {NULL, 0, NULL, 0}};
 	int o;
 
@@ -157,6 +160,13 @@ static int cmd_business_create(cli_t *c, int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'a':
+			if (strcmp(optarg, "voicemail") != 0 && strcmp(optarg, "hangup") != 0) {
+				fprintf(stderr, "dialflow-admin: --amd voicemail|hangup\n");
+				return 2;
+			}
+			amd = optarg;
+			break;
 		default:
 			usage();
 			return 2;
@@ -169,9 +179,20 @@ static int cmd_business_create(cli_t *c, int argc, char **argv)
 	id = create_business(c, name, tz, country, maxcalls);
 	if (id < 0)
 		return 1;
-	print_json(json_pack("{s:I,s:s,s:s,s:s,s:I}", "id", (json_int_t)id, "name", name,
+	if (amd != NULL) {
+		const char *p[2] = {db_i64s(c->a, id), amd};
+
+		/* AMD is billed per call by the provider: only ever on when asked for */
+		if (q(c,
+		      "UPDATE businesses SET amd_enabled = true, amd_action = $2 "
+		      "WHERE id = $1::bigint",
+		      2, p) == NULL)
+			return 1;
+	}
+	print_json(json_pack("{s:I,s:s,s:s,s:s,s:I,s:b,s:s}", "id", (json_int_t)id, "name", name,
 			     "timezone", tz, "default_country", country, "max_concurrent_calls",
-			     (json_int_t)maxcalls));
+			     (json_int_t)maxcalls, "amd_enabled", amd != NULL, "amd_action",
+			     amd != NULL ? amd : "voicemail"));
 	return 0;
 }
 

@@ -45,7 +45,8 @@
 	"to_char(r.created_at" OB_UTC ", to_char(r.started_at" OB_UTC ", "                         \
 	"to_char(r.ended_at" OB_UTC ", r.max_attempts, r.retry_delay_s, r.script_id, "             \
 	"r.force_cancel, r.last_error, to_char(r.updated_at" OB_UTC ", "                           \
-	"extract(epoch FROM now() - coalesce(r.last_heartbeat_at, r.created_at))::bigint"
+	"extract(epoch FROM now() - coalesce(r.last_heartbeat_at, r.created_at))::bigint, "        \
+	"c.humans_reached"
 enum {
 	RC_ID,
 	RC_STATUS,
@@ -71,6 +72,7 @@ enum {
 	RC_LAST_ERROR,
 	RC_UPDATED_AT,
 	RC_HEARTBEAT_AGE,
+	RC_HUMANS_REACHED,
 	RC_NCOLS
 };
 
@@ -81,7 +83,8 @@ enum {
 	"count(*) FILTER (WHERE j.status IN ('dialing', 'calling')) AS in_progress, "              \
 	"count(*) FILTER (WHERE j.status = 'completed') AS completed, "                            \
 	"count(*) FILTER (WHERE j.status = 'failed') AS failed, "                                  \
-	"count(*) FILTER (WHERE j.status = 'cancelled') AS cancelled "                             \
+	"count(*) FILTER (WHERE j.status = 'cancelled') AS cancelled, "                            \
+	"count(*) FILTER (WHERE j.answered_by = 'human') AS humans_reached "                       \
 	"FROM outbound_call_jobs j WHERE j.run_id = r.id AND j.business_id = r.business_id) c"
 
 #define ACTIVE "('pending', 'running')"
@@ -171,7 +174,8 @@ static const db_stmt_t stmts[] = {
      "SELECT j.id, j.lead_id, j.phone, l.name, j.status, j.call_sid, j.attempts, j.error_code, "
      "j.error_message, to_char(j.created_at" OB_UTC ", to_char(j.dial_started_at" OB_UTC ", "
      "to_char(j.completed_at" OB_UTC ", j.call_status, to_char(j.next_attempt_at" OB_UTC ", "
-     "to_char(j.hangup_requested_at" OB_UTC ", count(*) OVER () FROM outbound_call_jobs j "
+     "to_char(j.hangup_requested_at" OB_UTC ", count(*) OVER (), j.digits, j.answered_by "
+     "FROM outbound_call_jobs j "
      "LEFT JOIN leads l ON l.id = j.lead_id AND l.business_id = j.business_id "
      "WHERE j.business_id = $1::bigint AND j.run_id = $2::bigint AND "
      "($3::text IS NULL OR j.status = $3) ORDER BY j.id LIMIT $4::bigint OFFSET $5::bigint"},
@@ -230,6 +234,8 @@ static json_t *run_json(const PGresult *r, int i)
 	json_object_set_new(o, "failed", json_integer(db_i64(r, i, RC_FAILED)));
 	json_object_set_new(o, "cancelled", json_integer(db_i64(r, i, RC_CANCELLED)));
 	json_object_set_new(o, "progress_pct", json_real((double)tenths / 10.0));
+	/* answering-machine detection's human verdicts (0 without AMD) */
+	json_object_set_new(o, "humans_reached", json_integer(db_i64(r, i, RC_HUMANS_REACHED)));
 	json_object_set_new(o, "cancel_requested",
 			    json_boolean(db_bool(r, i, RC_CANCEL_REQUESTED)));
 	json_object_set_new(o, "stale", json_boolean(db_bool(r, i, RC_STALE)));
@@ -594,6 +600,9 @@ static json_t *job_json(const PGresult *r, int i)
 	json_object_set_new(o, "call_status", outbound_jstr(r, i, 12));
 	json_object_set_new(o, "next_attempt_at", outbound_jstr(r, i, 13));
 	json_object_set_new(o, "hangup_requested_at", outbound_jstr(r, i, 14));
+	/* what the callee did: the DTMF pressed, and answering-machine detection's verdict */
+	json_object_set_new(o, "digits", outbound_jstr(r, i, 16));
+	json_object_set_new(o, "answered_by", outbound_jstr(r, i, 17));
 	return o;
 }
 

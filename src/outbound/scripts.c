@@ -13,6 +13,7 @@
 #include "dialflow/audit.h"
 #include "dialflow/err.h"
 #include "dialflow/phone.h"
+#include "dialflow/twiml.h"
 #include "outbound_api.h"
 
 #define SCRIPT_TEXT_MAX	   4000 /* characters, as call_scripts.text and .voicemail */
@@ -77,6 +78,13 @@ static json_t *script_json(const PGresult *r, int i)
 	return o;
 }
 
+static const char *jstr_or_null(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
 /* BCP 47 as the schema allows it: "en", "heb", "en-US". */
 static bool valid_language(const char *s)
 {
@@ -96,6 +104,22 @@ static bool valid_voice(const char *s)
 	       strlen(s);
 }
 
+/* Copy fe's errors into out, each field name prefixed. */
+static void fielderr_prefixed(arena_t *a, json_fielderr_t *out, const json_fielderr_t *fe,
+			      const char *prefix)
+{
+	json_t *fv;
+	size_t i;
+
+	json_array_foreach(fe->list, i, fv)
+	{
+		json_fielderr_add(out,
+				  arena_sprintf(a, "%s%s", prefix,
+						json_string_value(json_object_get(fv, "field"))),
+				  json_string_value(json_object_get(fv, "message")));
+	}
+}
+
 /* A text field of at most SCRIPT_TEXT_MAX characters. */
 static int text_field(json_t *obj, const char *key, const char **out, json_fielderr_t *fe)
 {
@@ -108,6 +132,120 @@ static int text_field(json_t *obj, const char *key, const char **out, json_field
 	return rc;
 }
 
+/* DTMF a <Gather> can collect: [0-9*#], 1..max. */
+static bool valid_digits(const char *s, int64_t max)
+{
+	size_t n = strspn(s, "0123456789*#");
+
+	return n > 0 && s[n] == '\0' && (int64_t)n <= max;
+}
+
+/*
+ * One gather choice (value `c` of digits `key`), errors under
+ * "choices.<where>."; bridge_to is normalised in place. has_bridge: the
+ * script has its own bridge_to.
+ */
+static void parse_choice(http_request_t *req, json_t *c, const char *where, bool has_bridge,
+			 const char *country, json_fielderr_t *fe)
+{
+	arena_t *a = req->arena;
+	const char *say = NULL, *action = NULL, *bridge = NULL;
+	char e164[OUTBOUND_PHONE_BUFSZ], why[160];
+	json_fielderr_t cf;
+
+	json_fielderr_init(&cf, a);
+	if (json_is_string(c)) {
+		if (outbound_utf8_chars(json_string_value(c)) > SCRIPT_TEXT_MAX)
+			json_fielderr_add(fe, arena_sprintf(a, "choices.%s", where),
+					  "is longer than 4000 characters");
+		return;
+	}
+	if (!json_is_object(c)) {
+		json_fielderr_add(fe, arena_sprintf(a, "choices.%s", where),
+				  "must be a text or an object {say, action, bridge_to}");
+		return;
+	}
+	text_field(c, "say", &say, &cf);
+	if (json_get_str(c, "action", false, 1, 16, &action, &cf) > 0 &&
+	    strcmp(action, "bridge") != 0 && strcmp(action, "opt_out") != 0 &&
+	    strcmp(action, "say") != 0) {
+		json_fielderr_add(&cf, "action", "must be bridge, opt_out or say");
+		action = NULL;
+	}
+	if (json_get_str(c, "bridge_to", false, 1, OUTBOUND_PHONE_INPUT_MAX, &bridge, &cf) > 0) {
+		if (action != NULL && strcmp(action, "bridge") != 0)
+			json_fielderr_add(&cf, "bridge_to", "is only for action bridge");
+		else if (outbound_phone_normalize(bridge, country, e164, why, sizeof(why)) !=
+			 OUTBOUND_PHONE_OK)
+			json_fielderr_add(&cf, "bridge_to", arena_sprintf(a, "%s", why));
+		else
+			json_object_set_new(c, "bridge_to", json_string(e164));
+	} else if (action != NULL && strcmp(action, "bridge") == 0 && !has_bridge &&
+		   json_object_get(c, "bridge_to") == NULL) {
+		json_fielderr_add(&cf, "bridge_to",
+				  "is required for action bridge when the script has no bridge_to");
+	}
+	fielderr_prefixed(a, fe, &cf, arena_sprintf(a, "choices.%s.", where));
+}
+
+/*
+ * The options of a script of `kind` (a deep copy the caller owns, bridge_to
+ * numbers normalised), errors as "options.<name>" into fe.
+ */
+static void parse_options(http_request_t *req, json_t *o, const char *kind, bool has_bridge,
+			  const char *country, json_fielderr_t *fe)
+{
+	static const char *const texts[] = {"whisper", "no_input", "invalid", "unavailable"};
+	arena_t *a = req->arena;
+	bool gather = kind != NULL && strcmp(kind, "gather") == 0;
+	bool bridge = kind != NULL && strcmp(kind, "bridge") == 0;
+	json_t *choices = json_object_get(o, "choices"), *c;
+	int64_t v, num_digits = 1;
+	const char *t, *key;
+	json_fielderr_t of;
+	size_t i;
+
+	json_fielderr_init(&of, a);
+	json_get_int(o, "repeat", false, 1, TWIML_REPEAT_MAX, &v, &of);
+	json_get_int(o, "timeout", false, bridge ? 5 : 1, bridge ? 600 : 60, &v, &of);
+	json_get_int(o, "num_digits", false, 1, TWIML_DIGITS_MAX, &num_digits, &of);
+	json_get_int(o, "bridge_timeout", false, 5, 600, &v, &of);
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		text_field(o, texts[i], &t, &of);
+	if (choices != NULL && !gather) {
+		json_fielderr_add(&of, "choices", "is only for kind gather");
+	} else if (json_is_object(choices)) {
+		if (json_object_size(choices) > 12)
+			json_fielderr_add(&of, "choices", "has more than 12 choices");
+		json_object_foreach(choices, key, c)
+		{
+			if (!valid_digits(key, num_digits))
+				json_fielderr_add(
+				    &of, arena_sprintf(a, "choices.%s", key),
+				    "must be keyed by 1 to num_digits of 0-9, * and #");
+			else
+				parse_choice(req, c, key, has_bridge, country, &of);
+		}
+	} else if (json_is_array(choices)) {
+		if (json_array_size(choices) > 12)
+			json_fielderr_add(&of, "choices", "has more than 12 choices");
+		json_array_foreach(choices, i, c)
+		{
+			const char *d = jstr_or_null(c, "digit"),
+				   *where = arena_sprintf(a, "%zu", i);
+
+			if (d == NULL || !valid_digits(d, num_digits))
+				json_fielderr_add(&of, arena_sprintf(a, "choices.%s.digit", where),
+						  "must be 1 to num_digits of 0-9, * and #");
+			else
+				parse_choice(req, c, where, has_bridge, country, &of);
+		}
+	} else if (choices != NULL) {
+		json_fielderr_add(&of, "choices", "must be an object keyed by digits, or a list");
+	}
+	fielderr_prefixed(a, fe, &of, "options.");
+}
+
 int outbound_script_parse(http_request_t *req, json_t *obj, const char *prefix, bool need_name,
 			  const char *country, json_t **out, json_fielderr_t *fe)
 {
@@ -116,8 +254,8 @@ int outbound_script_parse(http_request_t *req, json_t *obj, const char *prefix, 
 	const char *bridge = NULL, *voicemail = NULL;
 	char e164[OUTBOUND_PHONE_BUFSZ] = "", why[160];
 	json_fielderr_t lf;
-	json_t *options = json_object_get(obj, "options"), *fv;
-	size_t i;
+	json_t *options = json_object_get(obj, "options");
+	bool has_choices;
 
 	json_fielderr_init(&lf, a);
 	if (json_get_str(obj, "name", need_name, 1, 800, &name, &lf) > 0 &&
@@ -139,8 +277,8 @@ int outbound_script_parse(http_request_t *req, json_t *obj, const char *prefix, 
 	if (json_get_str(obj, "voice", false, 1, 64, &voice, &lf) > 0 && !valid_voice(voice))
 		json_fielderr_add(&lf, "voice", "may hold letters, digits, '.', '_', ':' and '-'");
 	if (json_get_str(obj, "bridge_to", false, 1, OUTBOUND_PHONE_INPUT_MAX, &bridge, &lf) > 0) {
-		if (kind != NULL && strcmp(kind, "bridge") != 0)
-			json_fielderr_add(&lf, "bridge_to", "is only for kind bridge");
+		if (kind != NULL && strcmp(kind, "say") == 0)
+			json_fielderr_add(&lf, "bridge_to", "is only for kinds bridge and gather");
 		else if (outbound_phone_normalize(bridge, country, e164, why, sizeof(why)) !=
 			 OUTBOUND_PHONE_OK)
 			json_fielderr_add(&lf, "bridge_to", arena_sprintf(a, "%s", why));
@@ -148,32 +286,39 @@ int outbound_script_parse(http_request_t *req, json_t *obj, const char *prefix, 
 		   json_object_get(obj, "bridge_to") == NULL) {
 		json_fielderr_add(&lf, "bridge_to", "is required for kind bridge");
 	}
+	has_choices = json_object_size(json_object_get(options, "choices")) > 0 ||
+		      json_array_size(json_object_get(options, "choices")) > 0;
+	/* the default menu (no choices): 1 bridges to bridge_to, 2 opts out */
+	if (kind != NULL && strcmp(kind, "gather") == 0 && !has_choices &&
+	    json_object_get(obj, "bridge_to") == NULL)
+		json_fielderr_add(&lf, "bridge_to",
+				  "is required for kind gather without options.choices (1 bridges "
+				  "to it, 2 opts out)");
 	if (options != NULL) {
 		size_t len;
 
-		if (!json_is_object(options))
+		if (!json_is_object(options)) {
 			json_fielderr_add(&lf, "options", "must be an object");
-		else if ((json_dump_arena(a, options, &len), len) > SCRIPT_OPTIONS_MAX)
+		} else if ((json_dump_arena(a, options, &len), len) > SCRIPT_OPTIONS_MAX) {
 			json_fielderr_add(&lf, "options", "is larger than 8 KiB");
+		} else {
+			/* validated on a copy, whose numbers are normalised */
+			options = json_arena(a, json_deep_copy(options));
+			parse_options(req, options, kind, e164[0] != '\0', country, &lf);
+		}
 	}
 	text_field(obj, "voicemail", &voicemail, &lf);
 	if (json_fielderr_any(&lf)) {
-		json_array_foreach(lf.list, i, fv)
-		{
-			json_fielderr_add(
-			    fe,
-			    arena_sprintf(a, "%s%s", prefix,
-					  json_string_value(json_object_get(fv, "field"))),
-			    json_string_value(json_object_get(fv, "message")));
-		}
+		fielderr_prefixed(a, fe, &lf, prefix);
 		return -1;
 	}
 	*out = json_arena(
-	    a, json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "kind", kind, "text", text ? text : "",
-			 "language", language, "voice", voice, "bridge_to",
-			 e164[0] ? json_string(e164) : json_null(), "options",
-			 options != NULL ? json_incref(options) : json_object(), "voicemail",
-			 voicemail != NULL && voicemail[0] ? json_string(voicemail) : json_null()));
+	    a,
+	    json_pack("{s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "kind", kind, "text", text ? text : "",
+		      "language", language, "voice", voice, "bridge_to",
+		      e164[0] ? json_string(e164) : json_null(), "options",
+		      json_is_object(options) ? json_incref(options) : json_object(), "voicemail",
+		      voicemail != NULL && voicemail[0] ? json_string(voicemail) : json_null()));
 	if (name != NULL)
 		json_object_set_new(*out, "name", json_string(name));
 	return 0;

@@ -456,6 +456,20 @@ static int tw_place_call(provider_t *p, const provider_call_req_t *req, provider
 		if (form_buf_param(t->curl, &form, "Timeout", timeout) < 0)
 			goto oom;
 	}
+	if (req->amd) {
+		/* async: the call goes on at once, the verdict comes to amd_url */
+		if (!str_ok(req->amd_url, MAX_URL_LEN)) {
+			copy_str(res->error_code, sizeof(res->error_code), "bad_request");
+			copy_str(res->error_message, sizeof(res->error_message),
+				 "answering-machine detection needs its callback URL");
+			goto out;
+		}
+		if (form_buf_param(t->curl, &form, "MachineDetection", "DetectMessageEnd") < 0 ||
+		    form_buf_param(t->curl, &form, "AsyncAmd", "true") < 0 ||
+		    form_buf_param(t->curl, &form, "AsyncAmdStatusCallback", req->amd_url) < 0 ||
+		    form_buf_param(t->curl, &form, "AsyncAmdStatusCallbackMethod", "POST") < 0)
+			goto oom;
+	}
 	rc = tw_request(t, path, form.data, res);
 	goto out;
 oom:
@@ -502,6 +516,32 @@ static int tw_fetch_status(provider_t *p, const char *call_sid, provider_call_re
 	return tw_call_op(p, "fetch_status", call_sid, NULL, res);
 }
 
+static int tw_redirect(provider_t *p, const char *call_sid, const char *url,
+		       provider_call_res_t *res)
+{
+	twilio_t *t = p->impl;
+	form_buf_t form = {0};
+	int rc;
+
+	if (!str_ok(url, MAX_URL_LEN)) {
+		res_init(res);
+		copy_str(res->error_code, sizeof(res->error_code), "bad_request");
+		copy_str(res->error_message, sizeof(res->error_message), "a redirect needs a URL");
+		return PROVIDER_ERR_REJECTED;
+	}
+	if (form_buf_param(t->curl, &form, "Url", url) < 0 ||
+	    form_buf_param(t->curl, &form, "Method", "POST") < 0) {
+		free(form.data);
+		res_init(res);
+		copy_str(res->error_code, sizeof(res->error_code), "internal");
+		copy_str(res->error_message, sizeof(res->error_message), "out of memory");
+		return PROVIDER_ERR_TRANSIENT;
+	}
+	rc = tw_call_op(p, "redirect", call_sid, form.data, res);
+	free(form.data);
+	return rc;
+}
+
 static void tw_free(provider_t *p)
 {
 	twilio_t *t = p->impl;
@@ -528,6 +568,7 @@ static const provider_ops_t twilio_ops = {
     .place_call = tw_place_call,
     .hangup = tw_hangup,
     .fetch_status = tw_fetch_status,
+    .redirect = tw_redirect,
     .free = tw_free,
 };
 

@@ -36,8 +36,13 @@
 #define CB_TOTAL_MS	10000L
 #define CB_MAX_INFLIGHT 32
 #define CB_BACKOFF_MS	500
-#define TWIML_MAX	8192
+#define TWIML_MAX	SANDBOX_XML_MAX_BYTES
 #define URL_MAX		2048
+#define MAX_DOCS	32 /* TwiML documents one call may fetch (a redirect loop ends) */
+#define MAX_VERBS	32 /* executed verbs kept per call for the listing */
+#define MAX_RULES	64
+#define THINK_REAL_MS	1000 /* a callee takes a second to press a key           */
+#define AGENT_RING_MS	2000 /* the agent's phone rings this long (real time)     */
 #define LOOP_MAX_MS	1000
 #define MAX_WAITFDS	(SANDBOX_MAX_CONNS + 1)
 
@@ -54,6 +59,8 @@ enum call_status {
 static const char *const status_names[] = {"queued", "ringing",	  "in-progress", "completed",
 					   "busy",   "no-answer", "failed",	 "canceled"};
 static const char *const outcome_names[] = {"answer", "busy", "no-answer", "fail"};
+static const char *const verb_names[] = {"Say",	 "Pause",  "Play",   "Gather",
+					 "Dial", "Hangup", "Reject", "Redirect"};
 
 /* StatusCallbackEvent values Twilio knows. */
 enum { EV_INITIATED = 1, EV_RINGING = 2, EV_ANSWERED = 4, EV_COMPLETED = 8 };
@@ -69,21 +76,60 @@ static const struct {
 
 struct call;
 
-/* One request to the application: a status callback, or the fetch of the TwiML Url. */
+/* What a request to the application is. */
+enum cb_kind {
+	CB_STATUS,  /* a status callback (StatusCallback)                       */
+	CB_TWIML,   /* a TwiML fetch: Url, a Gather or Dial action, a Redirect   */
+	CB_WHISPER, /* the agent leg's <Number url>: only its timing matters     */
+	CB_AMD,	    /* the AMD result (AsyncAmdStatusCallback)                    */
+};
+static const char *const cb_kind_names[] = {"status callback", "TwiML fetch", "whisper fetch",
+					    "AMD callback"};
+
+/* One request to the application, posted with its signature. */
 typedef struct cb {
 	struct cb *next;
 	struct call *call;
-	bool twiml;
-	char *body; /* form-encoded, malloc'd */
+	enum cb_kind kind;
+	char *url;	/* malloc'd */
+	unsigned gen;	/* TWIML WHISPER: the call's document generation when queued */
+	bool truncated; /* the answer was longer than TWIML_MAX */
+	char *body;	/* form-encoded, malloc'd */
 	char sig[32];
 	int attempts;
 	unsigned serial; /* for the idempotency token */
 	int64_t due_ms;
 	CURL *easy; /* while in flight */
 	struct curl_slist *headers;
-	char *answer; /* TwiML fetch only */
+	char *answer; /* TWIML and WHISPER only */
 	size_t answer_len;
 } cb_t;
+
+/* Where a call is in its TwiML (the timer of a phase is the call's next_ms). */
+enum exec_phase {
+	EX_NONE,	 /* not answered yet, or over                        */
+	EX_AMD,		 /* synchronous AMD: the Url is fetched after it     */
+	EX_FETCHING,	 /* waiting for a document                           */
+	EX_WAIT,	 /* a Say, Pause or Play is playing                  */
+	EX_GATHER_PRESS, /* the callee is about to press c->digits           */
+	EX_GATHER_NONE,	 /* the callee presses nothing until the timeout     */
+	EX_DIAL_RING,	 /* the agent's phone rings                          */
+	EX_DIAL_WHISPER, /* waiting for the agent leg's whisper document     */
+	EX_DIAL_TALK,	 /* bridged: callee and agent talk                   */
+};
+
+/* The TwiML a live call executes. */
+typedef struct exec {
+	arena_t *arena; /* the current document and its plan; NULL until answered */
+	sandbox_plan_t plan;
+	size_t pc;		    /* the next step */
+	const sandbox_step_t *step; /* the Gather or Dial in progress */
+	char *doc_url;		    /* the current document's URL (malloc'd) */
+	enum exec_phase phase;
+	int docs;	   /* documents fetched */
+	char dial_sid[35]; /* the agent leg */
+	int64_t talk_start_ms;
+} exec_t;
 
 typedef struct call {
 	char sid[35];
@@ -110,13 +156,40 @@ typedef struct call {
 	char *twiml;
 	int callbacks_ok, callbacks_failed;
 	bool live; /* in the live list: not finished, or callbacks pending */
+	/* TwiML execution */
+	exec_t ex;
+	unsigned gen; /* bumped by a REST redirect: older documents' answers are ignored */
+	sandbox_digit_choice_t odds[SANDBOX_MAX_DIGIT_CHOICES]; /* what it presses */
+	size_t nodds;
+	char digits[SANDBOX_MAX_KEYS + 1]; /* pressed at the last <Gather> */
+	bool gathered;			   /* reached a <Gather> */
+	unsigned char verbs[MAX_VERBS];	   /* indexes into verb_names */
+	int nverbs;
+	bool bridged, redirected;
+	char twiml_error[160]; /* why the application "had an error" ("": none) */
+	/* answering-machine detection */
+	enum { AMD_NONE, AMD_SYNC, AMD_ASYNC } amd;
+	char *amd_cb;		 /* AsyncAmdStatusCallback (malloc'd) or NULL */
+	const char *amd_result;	 /* what detection will find (static) */
+	const char *answered_by; /* amd_result once detection is over, else NULL */
+	int64_t amd_due_ms;	 /* async: monotonic time of the result, 0: none */
 } call_t;
+
+/* POST /__sandbox/rules: odds of their own for the calls to numbers starting with prefix. */
+typedef struct rule {
+	char prefix[17];
+	int answer_pct, busy_pct, noanswer_pct, fail_pct, machine_pct;
+	sandbox_digit_choice_t digits[SANDBOX_MAX_DIGIT_CHOICES];
+	size_t ndigits;
+} rule_t;
 
 typedef struct stats {
 	long requests, created, rejected, auth_failures, not_found, hangups;
 	long finished[8];
 	long callbacks_sent, callbacks_ok, callbacks_failed, callback_retries, twiml_fetches;
 	long active, max_active;
+	long twiml_docs, twiml_errors, gathers, keys_pressed, gather_timeouts, dials, bridged;
+	long whisper_fetches, redirects, amd_humans, amd_machines, amd_callbacks;
 } stats_t;
 
 typedef struct carrier {
@@ -132,6 +205,8 @@ typedef struct carrier {
 	unsigned serial;
 	char auth[512]; /* the expected Authorization credentials (base64) */
 	stats_t st;
+	rule_t rules[MAX_RULES];
+	size_t nrules;
 } carrier_t;
 
 static volatile sig_atomic_t stopping;
@@ -284,7 +359,7 @@ static json_t *call_resource(const carrier_t *cr, const call_t *c)
 	json_object_set_new(o, "account_sid", json_string(cr->cfg->account_sid));
 	json_object_set_new(o, "api_version", json_string(API_VERSION));
 	json_object_set_new(o, "annotation", json_null());
-	json_object_set_new(o, "answered_by", json_null());
+	json_object_set_new(o, "answered_by", jstr_or_null(c->answered_by));
 	json_object_set_new(o, "caller_name", json_null());
 	json_object_set_new(o, "date_created",
 			    json_string(rfc2822(created, sizeof(created), c->created_wall)));
@@ -353,6 +428,7 @@ static void cb_free(cb_t *b)
 {
 	if (b == NULL)
 		return;
+	free(b->url);
 	free(b->body);
 	free(b->answer);
 	curl_slist_free_all(b->headers);
@@ -371,7 +447,10 @@ static void call_free(call_t *c)
 	}
 	free(c->url);
 	free(c->status_cb);
+	free(c->amd_cb);
 	free(c->twiml);
+	free(c->ex.doc_url);
+	arena_free(c->ex.arena);
 	json_decref(c->params);
 	free(c);
 }
@@ -398,23 +477,30 @@ static int body_add(carrier_t *cr, char **body, size_t *len, const char *name, c
 }
 
 /*
- * Queue a request to the application for c: a status callback (CallStatus
- * `status`, the call's own when NULL, plus CallDuration / SipResponseCode
- * once it ended), or the TwiML fetch. The parameters, their SequenceNumber
- * and the signature are fixed now, so a retry sends the same request.
+ * Queue a request to the application for c, of `kind`, to `url`:
+ *   CB_STATUS   CallStatus `status` (the call's own when NULL), plus
+ *               CallDuration / SipResponseCode once it ended;
+ *   CB_TWIML    the call's parameters, plus the nx extra ones (Digits, ...);
+ *   CB_WHISPER  the agent leg's parameters (the extra ones name its sid,
+ *               number and caller id: DialSid, DialTo, DialFrom);
+ *   CB_AMD      CallSid AccountSid AnsweredBy MachineDetectionDuration.
+ * The parameters, their SequenceNumber and the signature are fixed now, so
+ * a retry sends the same request. AnsweredBy goes with every request once
+ * the detection is over, as Twilio sends it.
  */
-static void enqueue(carrier_t *cr, call_t *c, bool twiml, const char *status, int sip)
+static void enqueue(carrier_t *cr, call_t *c, enum cb_kind kind, const char *url,
+		    const char *status, int sip, const char *const *xn, const char *const *xv,
+		    size_t nx)
 {
-	const char *url = twiml ? c->url : c->status_cb;
-	const char *names[16], *values[16];
-	char seq[16], ts[40], dur[16], sipbuf[16];
+	const char *names[24], *values[24];
+	char seq[16], ts[40], dur[16], sipbuf[16], amd_ms[16];
 	size_t n = 0, len = 0;
 	cb_t *b;
 
 	if (url == NULL)
 		return;
 	b = calloc(1, sizeof(*b));
-	if (b == NULL)
+	if (b == NULL || (b->url = strdup(url)) == NULL)
 		goto oom;
 #define P(k, v)                                                                                    \
 	do {                                                                                       \
@@ -422,16 +508,39 @@ static void enqueue(carrier_t *cr, call_t *c, bool twiml, const char *status, in
 		values[n] = (v);                                                                   \
 		n++;                                                                               \
 	} while (0)
-	P("AccountSid", cr->cfg->account_sid);
-	P("ApiVersion", API_VERSION);
-	P("CallSid", c->sid);
-	P("CallStatus", status != NULL ? status : status_names[c->status]);
-	P("Called", c->to);
-	P("Caller", c->from);
-	P("Direction", "outbound-api");
-	P("From", c->from);
-	P("To", c->to);
-	if (!twiml) {
+	if (kind == CB_AMD) {
+		snprintf(amd_ms, sizeof(amd_ms), "%d", cr->cfg->amd_ms);
+		P("AccountSid", cr->cfg->account_sid);
+		P("AnsweredBy", c->answered_by != NULL ? c->answered_by : "unknown");
+		P("CallSid", c->sid);
+		P("MachineDetectionDuration", amd_ms);
+	} else if (kind == CB_WHISPER) {
+		/* xv: the agent leg's sid, number, caller id */
+		P("AccountSid", cr->cfg->account_sid);
+		P("ApiVersion", API_VERSION);
+		P("CallSid", xv[0]);
+		P("CallStatus", "in-progress");
+		P("Called", xv[1]);
+		P("Caller", xv[2]);
+		P("Direction", "outbound-dial");
+		P("From", xv[2]);
+		P("ParentCallSid", c->sid);
+		P("To", xv[1]);
+		nx = 0;
+	} else {
+		P("AccountSid", cr->cfg->account_sid);
+		if (c->answered_by != NULL)
+			P("AnsweredBy", c->answered_by);
+		P("ApiVersion", API_VERSION);
+		P("CallSid", c->sid);
+		P("CallStatus", status != NULL ? status : status_names[c->status]);
+		P("Called", c->to);
+		P("Caller", c->from);
+		P("Direction", "outbound-api");
+		P("From", c->from);
+		P("To", c->to);
+	}
+	if (kind == CB_STATUS) {
 		snprintf(seq, sizeof(seq), "%d", c->seq++);
 		P("CallbackSource", "call-progress-events");
 		P("SequenceNumber", seq);
@@ -445,15 +554,20 @@ static void enqueue(carrier_t *cr, call_t *c, bool twiml, const char *status, in
 			}
 		}
 	}
+	for (size_t i = 0; kind == CB_TWIML && i < nx && n < sizeof(names) / sizeof(names[0]); i++)
+		P(xn[i], xv[i]);
 #undef P
 	for (size_t i = 0; i < n; i++)
 		if (body_add(cr, &b->body, &len, names[i], values[i]) < 0)
 			goto oom;
+	if (b->body == NULL && (b->body = strdup("")) == NULL)
+		goto oom;
 	if (twilio_signature(cr->cfg->auth_token, url, names, values, n, b->sig, sizeof(b->sig)) <
 	    0)
 		goto oom;
 	b->call = c;
-	b->twiml = twiml;
+	b->kind = kind;
+	b->gen = c->gen;
 	b->serial = ++cr->serial;
 	b->due_ms = mono_ms();
 	if (c->queue_tail != NULL)
@@ -466,6 +580,11 @@ static void enqueue(carrier_t *cr, call_t *c, bool twiml, const char *status, in
 oom:
 	log_error("sandbox", "out of memory queueing a callback");
 	abort();
+}
+
+static void enqueue_status(carrier_t *cr, call_t *c, const char *status, int sip)
+{
+	enqueue(cr, c, CB_STATUS, c->status_cb, status, sip, NULL, NULL, 0);
 }
 
 /* End a live call with final status st. */
@@ -481,14 +600,386 @@ static void finish(carrier_t *cr, call_t *c, enum call_status st, int sip)
 		c->duration = (int)((now - c->answered_ms + 999) / 1000);
 	c->status = st;
 	c->next_ms = 0;
+	c->amd_due_ms = 0;
+	c->ex.phase = EX_NONE;
+	c->ex.step = NULL;
+	c->ex.plan.n = 0;
+	arena_free(c->ex.arena); /* the plan is over */
+	c->ex.arena = NULL;
 	c->ended_wall = wall_ms();
 	cr->st.active--;
 	cr->st.finished[st]++;
-	log_info("sandbox", "call sid=%s to=%s ended status=%s duration=%d%s", c->sid,
+	log_info("sandbox",
+		 "call sid=%s to=%s ended status=%s duration=%d verbs=%d keys=%s%s%s%s%s", c->sid,
 		 log_mask_phone(c->to, masked, sizeof(masked)), status_names[st], c->duration,
+		 c->nverbs, c->gathered ? (c->digits[0] ? c->digits : "none") : "-",
+		 c->bridged ? " bridged" : "", c->answered_by ? " answered_by=" : "",
+		 c->answered_by ? c->answered_by : "",
 		 c->hangup_requested ? " (hung up by the client)" : "");
 	/* Twilio always posts the final status to a StatusCallback. */
-	enqueue(cr, c, false, NULL, sip);
+	enqueue_status(cr, c, NULL, sip);
+}
+
+/* --- TwiML execution ------------------------------------------------------ */
+
+static void new_sid(carrier_t *cr, char *out);
+
+static void verb_note(call_t *c, const char *verb)
+{
+	for (unsigned char i = 0; i < sizeof(verb_names) / sizeof(verb_names[0]); i++) {
+		if (strcmp(verb_names[i], verb) == 0) {
+			if (c->nverbs < MAX_VERBS)
+				c->verbs[c->nverbs] = i;
+			c->nverbs++; /* counts on past MAX_VERBS: the listing says so */
+			return;
+		}
+	}
+}
+
+/* The application failed the call (Twilio: "an application error has occurred"): end it. */
+static void app_error(carrier_t *cr, call_t *c, const char *what, const char *detail)
+{
+	char clean[128];
+
+	snprintf(c->twiml_error, sizeof(c->twiml_error), "%s%s%s", what, detail ? ": " : "",
+		 detail ? detail : "");
+	cr->st.twiml_errors++;
+	log_warn("sandbox", "call sid=%s: application error: %s", c->sid,
+		 log_sanitize(c->twiml_error, clean, sizeof(clean)));
+	finish(cr, c, CS_COMPLETED, 0);
+}
+
+/*
+ * `url` resolved against the current document's URL into out (absolute and
+ * loopback, as every URL the sandbox requests). Returns 0 or -1.
+ */
+static int resolve_url(const call_t *c, const char *url, char *out, size_t outsz)
+{
+	CURLU *u = curl_url();
+	char *full = NULL;
+	int rc = -1;
+
+	if (u == NULL || strlen(url) > URL_MAX)
+		goto out;
+	if (c->ex.doc_url != NULL && curl_url_set(u, CURLUPART_URL, c->ex.doc_url, 0) != 0)
+		goto out;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != 0 ||
+	    curl_url_get(u, CURLUPART_URL, &full, 0) != 0)
+		goto out;
+	if (strlen(full) >= outsz || !loopback_url(full))
+		goto out;
+	strcpy(out, full);
+	rc = 0;
+out:
+	curl_free(full);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* Fetch the next document from url (relative to the current one), with extra parameters. */
+static void exec_fetch(carrier_t *cr, call_t *c, const char *url, const char *const *xn,
+		       const char *const *xv, size_t nx)
+{
+	char full[URL_MAX + 1];
+
+	if (resolve_url(c, url, full, sizeof(full)) < 0) {
+		app_error(cr, c, "a TwiML URL that is not an absolute loopback URL", NULL);
+		return;
+	}
+	if (++c->ex.docs > MAX_DOCS) {
+		app_error(cr, c, "too many TwiML documents for one call (a redirect loop?)", NULL);
+		return;
+	}
+	c->ex.phase = EX_FETCHING;
+	c->ex.step = NULL;
+	c->next_ms = 0;
+	enqueue(cr, c, CB_TWIML, full, NULL, 0, xn, xv, nx);
+}
+
+/* The callee picked up: run the call's Url (after a synchronous AMD). */
+static void exec_answer(carrier_t *cr, call_t *c, int64_t now)
+{
+	c->ex.arena = arena_new(8192);
+	c->ex.docs = 0;
+	if (c->amd == AMD_SYNC) {
+		c->ex.phase = EX_AMD;
+		c->next_ms = now + cr->cfg->amd_ms;
+		return;
+	}
+	if (c->amd == AMD_ASYNC)
+		c->amd_due_ms = now + cr->cfg->amd_ms;
+	exec_fetch(cr, c, c->url, NULL, NULL, 0);
+}
+
+/* Detection is over: what answered is known from now on. */
+static void amd_detected(carrier_t *cr, call_t *c)
+{
+	c->answered_by = c->amd_result;
+	if (strcmp(c->answered_by, "human") == 0)
+		cr->st.amd_humans++;
+	else
+		cr->st.amd_machines++;
+}
+
+/* The asynchronous AMD result is due. */
+static void amd_fire(carrier_t *cr, call_t *c)
+{
+	c->amd_due_ms = 0;
+	if (c->status != CS_IN_PROGRESS)
+		return;
+	amd_detected(cr, c);
+	if (c->amd_cb != NULL) {
+		cr->st.amd_callbacks++;
+		enqueue(cr, c, CB_AMD, c->amd_cb, NULL, 0, NULL, NULL, 0);
+	}
+}
+
+/* A machine answered (whether or not detection is over). */
+static bool is_machine(const call_t *c)
+{
+	return c->amd_result != NULL && strcmp(c->amd_result, "human") != 0;
+}
+
+static void gather_start(carrier_t *cr, call_t *c, const sandbox_step_t *s, int64_t now)
+{
+	/* an answering machine presses nothing */
+	const char *keys =
+	    is_machine(c) ? "" : sandbox_pick_digits(c->odds, c->nodds, rng_next(cr));
+	int64_t think = sandbox_scale_ms(cr->cfg->say_ms, THINK_REAL_MS);
+	int64_t timeout = sandbox_scale_ms(cr->cfg->say_ms, (int64_t)s->timeout_s * 1000);
+
+	cr->st.gathers++;
+	c->gathered = true;
+	c->ex.step = s;
+	snprintf(c->digits, sizeof(c->digits), "%s", keys);
+	if (s->num_digits > 0 && strlen(c->digits) > (size_t)s->num_digits)
+		c->digits[s->num_digits] = '\0';
+	if (c->digits[0] != '\0') {
+		cr->st.keys_pressed++;
+		c->ex.phase = EX_GATHER_PRESS;
+		c->next_ms = now + (think < timeout ? think : timeout);
+	} else {
+		cr->st.gather_timeouts++;
+		c->ex.phase = EX_GATHER_NONE;
+		c->next_ms = now + timeout;
+	}
+}
+
+/* Post the Gather's action (its own document when it has none) with what was pressed. */
+static void gather_post(carrier_t *cr, call_t *c)
+{
+	static const char *const xn[] = {"Digits", "FinishedOnKey"};
+	const char *xv[] = {c->digits, ""};
+	const char *action = c->ex.step->url;
+
+	exec_fetch(cr, c, action != NULL ? action : c->ex.doc_url, xn, xv, 2);
+}
+
+static void exec_next(carrier_t *cr, call_t *c, int64_t now);
+
+/* The agent leg is over (`status`: completed, failed, ...): post the Dial action or go on. */
+static void dial_end(carrier_t *cr, call_t *c, const char *status, int64_t now)
+{
+	static const char *const xn[] = {"DialBridged", "DialCallDuration", "DialCallSid",
+					 "DialCallStatus"};
+	const sandbox_step_t *s = c->ex.step;
+	char dur[16];
+	const char *xv[4];
+
+	snprintf(dur, sizeof(dur), "%d",
+		 c->ex.talk_start_ms ? (int)((now - c->ex.talk_start_ms + 999) / 1000) : 0);
+	xv[0] = c->ex.talk_start_ms ? "true" : "false";
+	xv[1] = dur;
+	xv[2] = c->ex.dial_sid;
+	xv[3] = status;
+	if (s->url != NULL) {
+		exec_fetch(cr, c, s->url, xn, xv, 4);
+		return;
+	}
+	exec_next(cr, c, now); /* no action: Twilio goes on after the <Dial> */
+}
+
+/* Bridge the callee to the agent for the call's talk time, after a whisper of whisper_ms. */
+static void dial_talk(carrier_t *cr, call_t *c, int64_t now, int whisper_ms)
+{
+	c->bridged = true;
+	cr->st.bridged++;
+	c->ex.phase = EX_DIAL_TALK;
+	c->ex.talk_start_ms = now + whisper_ms;
+	c->next_ms = now + whisper_ms + c->talk_ms;
+}
+
+/* The agent's phone rang: fetch its whisper, or bridge at once. */
+static void dial_answered(carrier_t *cr, call_t *c, int64_t now)
+{
+	const sandbox_step_t *s = c->ex.step;
+	char full[URL_MAX + 1];
+	const char *xv[3];
+
+	if (!e164_ok(s->number)) {
+		dial_end(cr, c, "failed", now);
+		return;
+	}
+	if (s->number_url == NULL) {
+		dial_talk(cr, c, now, 0);
+		return;
+	}
+	if (resolve_url(c, s->number_url, full, sizeof(full)) < 0) {
+		snprintf(c->twiml_error, sizeof(c->twiml_error),
+			 "whisper: <Number url> is not an absolute loopback URL");
+		dial_end(cr, c, "failed", now);
+		return;
+	}
+	xv[0] = c->ex.dial_sid;
+	xv[1] = s->number;
+	xv[2] = s->caller_id != NULL ? s->caller_id : c->from;
+	cr->st.whisper_fetches++;
+	c->ex.phase = EX_DIAL_WHISPER;
+	c->next_ms = 0;
+	enqueue(cr, c, CB_WHISPER, full, NULL, 0, NULL, xv, 3);
+}
+
+/* The whisper document came back: the agent hears it, then the legs are bridged. */
+static void whisper_done(carrier_t *cr, call_t *c, cb_t *b, long http)
+{
+	sandbox_xml_node_t *root = NULL;
+	sandbox_plan_t plan;
+	char err[128];
+	int64_t ms = 0;
+
+	if (http < 200 || http >= 300 || b->answer == NULL || b->truncated ||
+	    sandbox_xml_parse(c->ex.arena, b->answer, b->answer_len, &root, err, sizeof(err)) < 0 ||
+	    sandbox_twiml_plan(c->ex.arena, root, cr->cfg->say_ms, &plan, err, sizeof(err)) < 0) {
+		/* the agent leg hears Twilio's application error and hangs up */
+		snprintf(c->twiml_error, sizeof(c->twiml_error), "whisper: %s",
+			 http < 200 || http >= 300 ? "HTTP error"
+			 : b->answer == NULL	   ? "empty answer"
+			 : b->truncated		   ? "document too large"
+						   : err);
+		dial_end(cr, c, "failed", mono_ms());
+		return;
+	}
+	for (size_t i = 0; i < plan.n; i++)
+		ms +=
+		    plan.steps[i].wait_ms; /* what the agent hears; its other verbs do not matter */
+	dial_talk(cr, c, mono_ms(), (int)(ms < 3600000 ? ms : 3600000));
+}
+
+static void dial_start(carrier_t *cr, call_t *c, const sandbox_step_t *s, int64_t now)
+{
+	cr->st.dials++;
+	c->ex.step = s;
+	c->ex.talk_start_ms = 0;
+	new_sid(cr, c->ex.dial_sid);
+	c->ex.phase = EX_DIAL_RING;
+	c->next_ms = now + sandbox_scale_ms(cr->cfg->say_ms, AGENT_RING_MS);
+}
+
+/* Run the current document on from its next step until something takes time. */
+static void exec_next(carrier_t *cr, call_t *c, int64_t now)
+{
+	for (;;) {
+		const sandbox_step_t *s;
+
+		if (c->ex.pc >= c->ex.plan.n) {
+			finish(cr, c, CS_COMPLETED, 0); /* the end of the document hangs up */
+			return;
+		}
+		s = &c->ex.plan.steps[c->ex.pc++];
+		verb_note(c, s->verb);
+		switch (s->kind) {
+		case SANDBOX_STEP_SAY:
+		case SANDBOX_STEP_PAUSE:
+		case SANDBOX_STEP_PLAY:
+			if (s->wait_ms > 0) {
+				c->ex.phase = EX_WAIT;
+				c->next_ms = now + s->wait_ms;
+				return;
+			}
+			continue;
+		case SANDBOX_STEP_GATHER:
+			gather_start(cr, c, s, now);
+			return;
+		case SANDBOX_STEP_DIAL:
+			dial_start(cr, c, s, now);
+			return;
+		case SANDBOX_STEP_HANGUP:
+			finish(cr, c, CS_COMPLETED, 0);
+			return;
+		case SANDBOX_STEP_REDIRECT:
+			exec_fetch(cr, c, s->url, NULL, NULL, 0);
+			return;
+		}
+	}
+}
+
+/* A document came back for c: read it and run it. */
+static void exec_load(carrier_t *cr, call_t *c, cb_t *b, long http)
+{
+	sandbox_xml_node_t *root = NULL;
+	char err[128], status[32];
+
+	if (http < 200 || http >= 300) {
+		snprintf(status, sizeof(status), "HTTP %ld", http);
+		app_error(cr, c, "the TwiML request failed", http ? status : "no answer");
+		return;
+	}
+	if (b->truncated) {
+		app_error(cr, c, "the TwiML document is too large", NULL);
+		return;
+	}
+	free(c->ex.doc_url);
+	c->ex.doc_url = b->url;
+	b->url = NULL;
+	arena_reset(c->ex.arena);
+	c->ex.pc = 0;
+	c->ex.step = NULL;
+	if (sandbox_xml_parse(c->ex.arena, b->answer != NULL ? b->answer : "", b->answer_len, &root,
+			      err, sizeof(err)) < 0) {
+		app_error(cr, c, "malformed TwiML", err);
+		return;
+	}
+	if (sandbox_twiml_plan(c->ex.arena, root, cr->cfg->say_ms, &c->ex.plan, err, sizeof(err)) <
+	    0) {
+		app_error(cr, c, "invalid TwiML", err);
+		return;
+	}
+	cr->st.twiml_docs++;
+	exec_next(cr, c, mono_ms());
+}
+
+/* The timer of an answered call's phase. */
+static void exec_timer(carrier_t *cr, call_t *c, int64_t now)
+{
+	c->next_ms = 0;
+	switch (c->ex.phase) {
+	case EX_AMD:
+		amd_detected(cr, c);
+		exec_fetch(cr, c, c->url, NULL, NULL, 0);
+		return;
+	case EX_WAIT:
+		exec_next(cr, c, now);
+		return;
+	case EX_GATHER_PRESS:
+		gather_post(cr, c);
+		return;
+	case EX_GATHER_NONE:
+		if (c->ex.step->action_on_empty)
+			gather_post(cr, c);
+		else
+			exec_next(cr, c, now); /* Twilio falls through to the next verb */
+		return;
+	case EX_DIAL_RING:
+		dial_answered(cr, c, now);
+		return;
+	case EX_DIAL_TALK:
+		dial_end(cr, c, "completed", now);
+		return;
+	case EX_NONE:
+	case EX_FETCHING:
+	case EX_DIAL_WHISPER:
+		return; /* waiting for an answer, not for time */
+	}
 }
 
 /* One timed step of a call's progress. */
@@ -502,7 +993,7 @@ static void advance(carrier_t *cr, call_t *c, int64_t now)
 			/* out of the queue: "initiated", as Twilio reports it */
 			c->dialed = true;
 			if (c->events & EV_INITIATED)
-				enqueue(cr, c, false, "initiated", 0);
+				enqueue_status(cr, c, "initiated", 0);
 			if (c->outcome == SANDBOX_FAIL) {
 				/* it never rings, but the network takes a moment to say so */
 				c->next_ms = now + cfg->ring_ms / 2;
@@ -514,7 +1005,7 @@ static void advance(carrier_t *cr, call_t *c, int64_t now)
 		}
 		c->status = CS_RINGING;
 		if (c->events & EV_RINGING)
-			enqueue(cr, c, false, NULL, 0);
+			enqueue_status(cr, c, NULL, 0);
 		if (c->outcome == SANDBOX_NOANSWER) {
 			int64_t ring = (int64_t)cfg->ring_ms * 2;
 
@@ -538,12 +1029,11 @@ static void advance(carrier_t *cr, call_t *c, int64_t now)
 		c->answered_ms = now;
 		c->answered_wall = wall_ms();
 		if (c->events & EV_ANSWERED)
-			enqueue(cr, c, false, NULL, 0);
-		enqueue(cr, c, true, NULL, 0);
-		c->next_ms = now + c->talk_ms;
+			enqueue_status(cr, c, NULL, 0);
+		exec_answer(cr, c, now);
 		return;
 	case CS_IN_PROGRESS:
-		finish(cr, c, CS_COMPLETED, 0);
+		exec_timer(cr, c, now);
 		return;
 	default:
 		c->next_ms = 0;
@@ -608,9 +1098,48 @@ static bool auth_ok(const carrier_t *cr, const char *hdr)
 }
 
 /* Parameters that may appear at most once. */
-static const char *const single_params[] = {
-    "To",      "From",	 "Url",		"Method", "StatusCallback", "StatusCallbackMethod",
-    "Timeout", "Status", "FallbackUrl", "Twiml"};
+static const char *const single_params[] = {"To",
+					    "From",
+					    "Url",
+					    "Method",
+					    "StatusCallback",
+					    "StatusCallbackMethod",
+					    "Timeout",
+					    "Status",
+					    "FallbackUrl",
+					    "Twiml",
+					    "MachineDetection",
+					    "AsyncAmd",
+					    "AsyncAmdStatusCallback",
+					    "AsyncAmdStatusCallbackMethod"};
+
+/* The rule whose prefix is the longest one `to` starts with, or NULL. */
+static const rule_t *rule_for(const carrier_t *cr, const char *to)
+{
+	const rule_t *best = NULL;
+
+	for (size_t i = 0; i < cr->nrules; i++) {
+		const rule_t *r = &cr->rules[i];
+
+		if (strncmp(to, r->prefix, strlen(r->prefix)) == 0 &&
+		    (best == NULL || strlen(r->prefix) > strlen(best->prefix)))
+			best = r;
+	}
+	return best;
+}
+
+/* What AMD will find for c: a human, or (machine_pct) a machine. */
+static const char *amd_pick(carrier_t *cr, int machine_pct, bool detect_end)
+{
+	uint64_t r = rng_next(cr);
+
+	if ((int)(r % 100) >= machine_pct)
+		return "human";
+	if (!detect_end)
+		return "machine_start"; /* MachineDetection=Enable answers at once */
+	r = (r / 100) % 10;		/* DetectMessageEnd waits for the greeting's end */
+	return r < 8 ? "machine_end_beep" : r == 8 ? "machine_end_silence" : "machine_end_other";
+}
 
 static int api_create(carrier_t *cr, arena_t *a, const form_t *f, sandbox_resp_t *resp)
 {
@@ -619,6 +1148,11 @@ static int api_create(carrier_t *cr, arena_t *a, const form_t *f, sandbox_resp_t
 	const char *scb = form_get(f, "StatusCallback");
 	const char *scm = form_get(f, "StatusCallbackMethod");
 	const char *timeout = form_get(f, "Timeout");
+	const char *md = form_get(f, "MachineDetection"), *async = form_get(f, "AsyncAmd");
+	const char *amd_cb = form_get(f, "AsyncAmdStatusCallback");
+	const char *amd_cbm = form_get(f, "AsyncAmdStatusCallbackMethod");
+	sandbox_config_t odds = *cr->cfg;
+	const rule_t *rule;
 	unsigned events = 0;
 	int64_t tmo = 0;
 	char masked[40];
@@ -671,6 +1205,19 @@ static int api_create(carrier_t *cr, arena_t *a, const form_t *f, sandbox_resp_t
 	}
 	if (timeout != NULL && strnum_i64(timeout, 1, 600, &tmo) < 0)
 		return reply_error(cr, a, resp, 400, 21216, "Invalid Timeout");
+	if (md != NULL && strcmp(md, "Enable") != 0 && strcmp(md, "DetectMessageEnd") != 0)
+		return reply_error(cr, a, resp, 400, 20001,
+				   "Invalid MachineDetection (Enable or DetectMessageEnd)");
+	if (async != NULL && strcmp(async, "true") != 0 && strcmp(async, "false") != 0)
+		return reply_error(cr, a, resp, 400, 20001, "Invalid AsyncAmd (true or false)");
+	if (amd_cb != NULL && !loopback_url(amd_cb))
+		return reply_error(
+		    cr, a, resp, 400, 20001,
+		    "Invalid AsyncAmdStatusCallback (the sandbox calls loopback URLs only)");
+	if (amd_cbm != NULL && strcasecmp(amd_cbm, "POST") != 0)
+		return reply_error(
+		    cr, a, resp, 400, 20001,
+		    "Invalid AsyncAmdStatusCallbackMethod (the sandbox posts callbacks only)");
 	if (strcmp(to, "+15005550429") == 0)
 		return reply_error(cr, a, resp, 429, 20429, "Too Many Requests");
 	if (strcmp(to, "+15005550500") == 0)
@@ -678,9 +1225,20 @@ static int api_create(carrier_t *cr, arena_t *a, const form_t *f, sandbox_resp_t
 	if (!make_room(cr))
 		return reply_error(cr, a, resp, 429, 20429,
 				   "Too Many Requests (the sandbox is full of live calls)");
+	rule = rule_for(cr, to);
+	if (rule != NULL) {
+		odds.answer_pct = rule->answer_pct;
+		odds.busy_pct = rule->busy_pct;
+		odds.noanswer_pct = rule->noanswer_pct;
+		odds.fail_pct = rule->fail_pct;
+		odds.machine_pct = rule->machine_pct;
+		memcpy(odds.digits, rule->digits, sizeof(odds.digits));
+		odds.ndigits = rule->ndigits;
+	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL || (c->url = strdup(url)) == NULL ||
-	    (scb != NULL && (c->status_cb = strdup(scb)) == NULL)) {
+	    (scb != NULL && (c->status_cb = strdup(scb)) == NULL) ||
+	    (md != NULL && amd_cb != NULL && (c->amd_cb = strdup(amd_cb)) == NULL)) {
 		log_error("sandbox", "out of memory creating a call");
 		abort();
 	}
@@ -689,7 +1247,13 @@ static int api_create(carrier_t *cr, arena_t *a, const form_t *f, sandbox_resp_t
 	snprintf(c->from, sizeof(c->from), "%s", from);
 	c->events = events;
 	c->timeout_s = (int)tmo;
-	c->outcome = sandbox_pick_outcome(cr->cfg, rng_next(cr));
+	c->outcome = sandbox_pick_outcome(&odds, rng_next(cr));
+	memcpy(c->odds, odds.digits, sizeof(c->odds));
+	c->nodds = odds.ndigits;
+	if (md != NULL) {
+		c->amd = async != NULL && strcmp(async, "true") == 0 ? AMD_ASYNC : AMD_SYNC;
+		c->amd_result = amd_pick(cr, odds.machine_pct, strcmp(md, "DetectMessageEnd") == 0);
+	}
 	c->talk_ms = cr->cfg->talk_min_ms;
 	if (cr->cfg->talk_max_ms > cr->cfg->talk_min_ms)
 		c->talk_ms += (int)(rng_next(cr) %
@@ -712,8 +1276,10 @@ static int api_create(carrier_t *cr, arena_t *a, const form_t *f, sandbox_resp_t
 	cr->st.created++;
 	if (++cr->st.active > cr->st.max_active)
 		cr->st.max_active = cr->st.active;
-	log_info("sandbox", "call sid=%s to=%s created outcome=%s talk_ms=%d", c->sid,
-		 log_mask_phone(to, masked, sizeof(masked)), outcome_names[c->outcome], c->talk_ms);
+	log_info("sandbox", "call sid=%s to=%s created outcome=%s talk_ms=%d%s%s%s", c->sid,
+		 log_mask_phone(to, masked, sizeof(masked)), outcome_names[c->outcome], c->talk_ms,
+		 c->amd != AMD_NONE ? " amd=" : "", c->amd != AMD_NONE ? c->amd_result : "",
+		 rule != NULL ? " (rule)" : "");
 	if (strcmp(to, "+15005550408") == 0) {
 		resp->stall = true; /* the call exists, its answer is lost */
 		return 0;
@@ -721,24 +1287,66 @@ static int api_create(carrier_t *cr, arena_t *a, const form_t *f, sandbox_resp_t
 	return reply_json(a, resp, 201, call_resource(cr, c));
 }
 
+/*
+ * Move a call to the document at url (a REST update with Url=...): a live
+ * call stops its current document and fetches the new one; a call not
+ * answered yet will fetch it when answered. Returns 0, or -1 with *why.
+ */
+static int redirect(carrier_t *cr, call_t *c, const char *url, const char **why)
+{
+	char *copy;
+
+	if (!loopback_url(url)) {
+		*why = "Invalid Url (the sandbox calls loopback URLs only)";
+		return -1;
+	}
+	if (!call_is_live(c)) {
+		*why = "Call is not in-progress. Cannot redirect.";
+		return -1;
+	}
+	c->redirected = true;
+	cr->st.redirects++;
+	if (c->status != CS_IN_PROGRESS || c->ex.phase == EX_AMD) {
+		if ((copy = strdup(url)) == NULL) {
+			log_error("sandbox", "out of memory");
+			abort();
+		}
+		free(c->url);
+		c->url = copy;
+		return 0;
+	}
+	c->gen++; /* answers for the current document are moot now */
+	free(c->ex.doc_url);
+	c->ex.doc_url = NULL;
+	exec_fetch(cr, c, url, NULL, NULL, 0);
+	return 0;
+}
+
 static int api_update(carrier_t *cr, arena_t *a, call_t *c, const form_t *f, sandbox_resp_t *resp)
 {
-	const char *status = form_get(f, "Status");
+	const char *status = form_get(f, "Status"), *url = form_get(f, "Url");
+	const char *method = form_get(f, "Method"), *why = NULL;
 
-	if (status == NULL)
+	if (status == NULL && url == NULL)
 		return reply_error(cr, a, resp, 400, 20001,
-				   "Missing required parameter Status (the sandbox simulates "
-				   "hang-ups only)");
-	if (strcmp(status, "completed") == 0) {
+				   form_get(f, "Twiml") != NULL
+				       ? "The sandbox updates calls with Url or Status, not Twiml"
+				       : "Missing required parameter Status or Url");
+	if (status != NULL && strcmp(status, "completed") == 0) {
 		c->hangup_requested = true;
 		cr->st.hangups++;
 		finish(cr, c, CS_COMPLETED, 0);
-	} else if (strcmp(status, "canceled") == 0) {
+	} else if (status != NULL && strcmp(status, "canceled") == 0) {
 		c->hangup_requested = true;
 		if (c->status == CS_QUEUED || c->status == CS_RINGING)
 			finish(cr, c, CS_CANCELED, 487);
-	} else {
+	} else if (status != NULL) {
 		return reply_error(cr, a, resp, 400, 21218, "Invalid Status");
+	} else if (method != NULL && strcasecmp(method, "POST") != 0) {
+		return reply_error(cr, a, resp, 400, 21204,
+				   "Invalid Method (the sandbox fetches TwiML with POST only)");
+	} else if (redirect(cr, c, url, &why) < 0) {
+		return reply_error(cr, a, resp, 400, call_is_live(c) ? 21205 : 21220, why);
 	}
 	return reply_json(a, resp, 200, call_resource(cr, c));
 }
@@ -746,7 +1354,7 @@ static int api_update(carrier_t *cr, arena_t *a, call_t *c, const form_t *f, san
 static json_t *call_listing(const carrier_t *cr, const call_t *c)
 {
 	char created[40], answered[40], ended[40];
-	json_t *o = json_object();
+	json_t *o = json_object(), *verbs;
 
 	json_object_set_new(o, "sid", json_string(c->sid));
 	json_object_set_new(o, "to", json_string(c->to));
@@ -776,9 +1384,105 @@ static json_t *call_listing(const carrier_t *cr, const call_t *c)
 			    json_boolean(c->queue != NULL || c->inflight != NULL));
 	json_object_set_new(o, "twiml_status", json_integer(c->twiml_status));
 	json_object_set_new(o, "twiml", jstr_or_null(c->twiml));
+	json_object_set_new(o, "twiml_error",
+			    jstr_or_null(c->twiml_error[0] ? c->twiml_error : NULL));
+	json_object_set_new(o, "digits",
+			    jstr_or_null(c->gathered && c->digits[0] ? c->digits : NULL));
+	json_object_set_new(o, "gathered", json_boolean(c->gathered));
+	json_object_set_new(o, "answered_by", jstr_or_null(c->answered_by));
+	json_object_set_new(o, "amd",
+			    json_string(c->amd == AMD_NONE   ? "none"
+					: c->amd == AMD_SYNC ? "sync"
+							     : "async"));
+	verbs = json_array();
+	for (int i = 0; i < c->nverbs && i < MAX_VERBS; i++)
+		json_array_append_new(verbs, json_string(verb_names[c->verbs[i]]));
+	if (c->nverbs > MAX_VERBS)
+		json_array_append_new(verbs, json_string("..."));
+	json_object_set_new(o, "verbs", verbs);
+	json_object_set_new(o, "bridged", json_boolean(c->bridged));
+	json_object_set_new(o, "redirected", json_boolean(c->redirected));
+	json_object_set_new(o, "talk_ms", json_integer(c->talk_ms));
 	json_object_set_new(o, "params", json_incref(c->params));
 	(void)cr;
 	return o;
+}
+
+static json_t *rule_json(const rule_t *r)
+{
+	json_t *d = json_object();
+
+	for (size_t i = 0; i < r->ndigits; i++)
+		json_object_set_new(d, r->digits[i].keys[0] ? r->digits[i].keys : "none",
+				    json_integer(r->digits[i].weight));
+	return json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:o}", "prefix", r->prefix, "answer_pct",
+			 r->answer_pct, "busy_pct", r->busy_pct, "noanswer_pct", r->noanswer_pct,
+			 "fail_pct", r->fail_pct, "machine_pct", r->machine_pct, "digits", d);
+}
+
+/*
+ * POST /__sandbox/rules (form): prefix (+ and 1-15 digits) and any of
+ * answer_pct busy_pct noanswer_pct fail_pct machine_pct (0-100) and digits
+ * (as DIALFLOW_SANDBOX_DIGITS); the others are the configuration's. A rule
+ * for the same prefix is replaced. Calls created afterwards follow the rule
+ * of the longest prefix their To starts with. Returns 0.
+ */
+static int api_rule_set(carrier_t *cr, arena_t *a, const sandbox_req_t *req, sandbox_resp_t *resp)
+{
+	static const char *const pct_names[] = {"answer_pct", "busy_pct", "noanswer_pct",
+						"fail_pct", "machine_pct"};
+	const char *prefix, *digits, *why = NULL;
+	rule_t r = {.answer_pct = 0};
+	int *pcts[] = {&r.answer_pct, &r.busy_pct, &r.noanswer_pct, &r.fail_pct, &r.machine_pct};
+	size_t i;
+	form_t f = {0};
+
+	if (http_body_type(req->content_type) != HTTP_BODY_FORM)
+		return reply_error(cr, a, resp, 400, 20001,
+				   "Content-Type must be application/x-www-form-urlencoded");
+	if (form_parse(a, req->body, req->body_len, &f, &why) < 0)
+		return reply_error(cr, a, resp, 400, 20001, why);
+	prefix = form_get(&f, "prefix");
+	if (prefix == NULL || prefix[0] != '+' || strlen(prefix) < 2 ||
+	    strlen(prefix) >= sizeof(r.prefix) ||
+	    strspn(prefix + 1, "0123456789") != strlen(prefix) - 1)
+		return reply_error(cr, a, resp, 400, 20001, "prefix must be + and 1-15 digits");
+	snprintf(r.prefix, sizeof(r.prefix), "%s", prefix);
+	r.answer_pct = cr->cfg->answer_pct;
+	r.busy_pct = cr->cfg->busy_pct;
+	r.noanswer_pct = cr->cfg->noanswer_pct;
+	r.fail_pct = cr->cfg->fail_pct;
+	r.machine_pct = cr->cfg->machine_pct;
+	memcpy(r.digits, cr->cfg->digits, sizeof(r.digits));
+	r.ndigits = cr->cfg->ndigits;
+	for (i = 0; i < sizeof(pct_names) / sizeof(pct_names[0]); i++) {
+		const char *v = form_get(&f, pct_names[i]);
+		int64_t x;
+
+		if (v == NULL)
+			continue;
+		if (strnum_i64(v, 0, 100, &x) < 0)
+			return reply_error(cr, a, resp, 400, 20001,
+					   arena_sprintf(a, "%s must be 0-100", pct_names[i]));
+		*pcts[i] = (int)x;
+	}
+	digits = form_get(&f, "digits");
+	if (digits != NULL &&
+	    sandbox_digits_parse(digits, r.digits, SANDBOX_MAX_DIGIT_CHOICES, &r.ndigits) < 0)
+		return reply_error(cr, a, resp, 400, 20001,
+				   "digits must be KEYS:WEIGHT,... (KEYS: 0-9 * # or none)");
+	for (i = 0; i < cr->nrules; i++)
+		if (strcmp(cr->rules[i].prefix, r.prefix) == 0)
+			break;
+	if (i == cr->nrules) {
+		if (cr->nrules == MAX_RULES)
+			return reply_error(cr, a, resp, 429, 20429, "Too many rules");
+		cr->nrules++;
+	}
+	cr->rules[i] = r;
+	log_info("sandbox", "rule for numbers starting %.5s...: answer=%d%% machine=%d%%", r.prefix,
+		 r.answer_pct, r.machine_pct);
+	return reply_json(a, resp, 200, rule_json(&r));
 }
 
 static int api_introspect(carrier_t *cr, arena_t *a, const sandbox_req_t *req, sandbox_resp_t *resp)
@@ -787,6 +1491,8 @@ static int api_introspect(carrier_t *cr, arena_t *a, const sandbox_req_t *req, s
 	form_t f = {0};
 	const char *why = NULL;
 
+	if (strcmp(req->path, "/__sandbox/rules") == 0 && strcmp(req->method, "POST") == 0)
+		return api_rule_set(cr, a, req, resp);
 	if (strcmp(req->method, "GET") != 0)
 		return reply_error(cr, a, resp, 405, 20004, "Method not allowed");
 	if (form_parse(a, q.query, strlen(q.query), &f, &why) < 0)
@@ -806,26 +1512,51 @@ static int api_introspect(carrier_t *cr, arena_t *a, const sandbox_req_t *req, s
 				  json_pack("{s:o,s:I}", "calls", list, "total",
 					    (json_int_t)json_array_size(list)));
 	}
+	if (strcmp(req->path, "/__sandbox/rules") == 0) {
+		json_t *list = json_array();
+
+		for (size_t i = 0; i < cr->nrules; i++)
+			json_array_append_new(list, rule_json(&cr->rules[i]));
+		return reply_json(a, resp, 200, json_pack("{s:o}", "rules", list));
+	}
 	if (strcmp(req->path, "/__sandbox/stats") == 0) {
-		json_t *fin = json_object();
+		json_t *fin = json_object(), *st;
+		const struct {
+			const char *name;
+			long v;
+		} more[] = {
+		    {"twiml_docs", cr->st.twiml_docs},
+		    {"twiml_errors", cr->st.twiml_errors},
+		    {"gathers", cr->st.gathers},
+		    {"keys_pressed", cr->st.keys_pressed},
+		    {"gather_timeouts", cr->st.gather_timeouts},
+		    {"dials", cr->st.dials},
+		    {"bridged", cr->st.bridged},
+		    {"whisper_fetches", cr->st.whisper_fetches},
+		    {"redirects", cr->st.redirects},
+		    {"amd_humans", cr->st.amd_humans},
+		    {"amd_machines", cr->st.amd_machines},
+		    {"amd_callbacks", cr->st.amd_callbacks},
+		};
 
 		for (int s = CS_COMPLETED; s <= CS_CANCELED; s++)
 			json_object_set_new(fin, status_names[s], json_integer(cr->st.finished[s]));
-		return reply_json(
-		    a, resp, 200,
-		    json_pack(
-			"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "requests",
-			(json_int_t)cr->st.requests, "calls_created", (json_int_t)cr->st.created,
-			"calls_kept", (json_int_t)cr->ncalls, "active", (json_int_t)cr->st.active,
-			"max_active", (json_int_t)cr->st.max_active, "rejected",
-			(json_int_t)cr->st.rejected, "auth_failures",
-			(json_int_t)cr->st.auth_failures, "hangups", (json_int_t)cr->st.hangups,
-			"finished", fin, "callbacks_sent", (json_int_t)cr->st.callbacks_sent,
-			"callbacks_ok", (json_int_t)cr->st.callbacks_ok, "callbacks_failed",
-			(json_int_t)cr->st.callbacks_failed, "callback_retries",
-			(json_int_t)cr->st.callback_retries, "twiml_fetches",
-			(json_int_t)cr->st.twiml_fetches, "callbacks_in_flight",
-			(json_int_t)cr->inflight));
+		st = json_pack(
+		    "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I}", "requests",
+		    (json_int_t)cr->st.requests, "calls_created", (json_int_t)cr->st.created,
+		    "calls_kept", (json_int_t)cr->ncalls, "active", (json_int_t)cr->st.active,
+		    "max_active", (json_int_t)cr->st.max_active, "rejected",
+		    (json_int_t)cr->st.rejected, "auth_failures", (json_int_t)cr->st.auth_failures,
+		    "hangups", (json_int_t)cr->st.hangups, "finished", fin, "callbacks_sent",
+		    (json_int_t)cr->st.callbacks_sent, "callbacks_ok",
+		    (json_int_t)cr->st.callbacks_ok, "callbacks_failed",
+		    (json_int_t)cr->st.callbacks_failed, "callback_retries",
+		    (json_int_t)cr->st.callback_retries, "twiml_fetches",
+		    (json_int_t)cr->st.twiml_fetches, "callbacks_in_flight",
+		    (json_int_t)cr->inflight);
+		for (size_t i = 0; st != NULL && i < sizeof(more) / sizeof(more[0]); i++)
+			json_object_set_new(st, more[i].name, json_integer(more[i].v));
+		return reply_json(a, resp, 200, st);
 	}
 	return reply_error(cr, a, resp, 404, 20404, "The requested resource was not found");
 }
@@ -901,10 +1632,12 @@ static size_t on_cb_answer(char *ptr, size_t size, size_t nmemb, void *arg)
 	cb_t *b = arg;
 	size_t n = size * nmemb;
 
-	if (!b->twiml)
+	if (b->kind != CB_TWIML && b->kind != CB_WHISPER)
 		return n;
-	if (n > TWIML_MAX - b->answer_len)
+	if (n > TWIML_MAX - b->answer_len) {
 		n = TWIML_MAX - b->answer_len; /* keep the start, drop the rest */
+		b->truncated = true;
+	}
 	if (b->answer == NULL && (b->answer = malloc(TWIML_MAX + 1)) == NULL)
 		return 0;
 	memcpy(b->answer + b->answer_len, ptr, n);
@@ -916,7 +1649,7 @@ static size_t on_cb_answer(char *ptr, size_t size, size_t nmemb, void *arg)
 static void cb_start(carrier_t *cr, call_t *c)
 {
 	cb_t *b = c->queue;
-	const char *url = b->twiml ? c->url : c->status_cb;
+	const char *url = b->url;
 	char sig[64], idem[96];
 	CURLU *u = curl_url();
 	char *host = NULL;
@@ -927,6 +1660,7 @@ static void cb_start(carrier_t *cr, call_t *c)
 	b->next = NULL;
 	b->attempts++;
 	b->answer_len = 0;
+	b->truncated = false;
 	b->easy = curl_easy_init();
 	snprintf(sig, sizeof(sig), "X-Twilio-Signature: %s", b->sig);
 	snprintf(idem, sizeof(idem), "I-Twilio-Idempotency-Token: %s-%u", c->sid, b->serial);
@@ -964,31 +1698,32 @@ static void cb_start(carrier_t *cr, call_t *c)
 	c->inflight = b;
 	cr->inflight++;
 	cr->st.callbacks_sent++;
-	if (b->twiml)
+	if (b->kind == CB_TWIML)
 		cr->st.twiml_fetches++;
 }
 
-/* What the answer to a TwiML fetch means for the call. */
+/* What the answer to a TwiML or whisper fetch means for the call. */
 static void twiml_done(carrier_t *cr, call_t *c, cb_t *b, long http)
 {
-	free(c->twiml);
-	c->twiml = NULL;
-	c->twiml_status = (int)http;
-	if (b->answer != NULL) {
+	if (b->kind == CB_TWIML) {
+		/* the last document, as it came, for the listing */
+		free(c->twiml);
+		c->twiml = NULL;
+		c->twiml_status = (int)http;
+		if (b->answer != NULL) {
+			b->answer[b->answer_len] = '\0';
+			c->twiml = strndup(b->answer, b->answer_len);
+		}
+	}
+	/* an answer for a call that ended, or was redirected meanwhile, is moot */
+	if (c->status != CS_IN_PROGRESS || b->gen != c->gen)
+		return;
+	if (b->answer != NULL)
 		b->answer[b->answer_len] = '\0';
-		c->twiml = strndup(b->answer, b->answer_len);
-	}
-	if (c->status != CS_IN_PROGRESS)
-		return;
-	if (http < 200 || http >= 300) {
-		/* Twilio would say "an application error has occurred" and hang up. */
-		finish(cr, c, CS_COMPLETED, 0);
-		return;
-	}
-	if (c->twiml != NULL && strstr(c->twiml, "<Hangup") != NULL &&
-	    strstr(c->twiml, "<Say") == NULL && strstr(c->twiml, "<Dial") == NULL &&
-	    strstr(c->twiml, "<Gather") == NULL && strstr(c->twiml, "<Play") == NULL)
-		finish(cr, c, CS_COMPLETED, 0);
+	if (b->kind == CB_WHISPER && c->ex.phase == EX_DIAL_WHISPER)
+		whisper_done(cr, c, b, http);
+	else if (b->kind == CB_TWIML && c->ex.phase == EX_FETCHING)
+		exec_load(cr, c, b, http);
 }
 
 /* A finished transfer: count it, retry it, or act on a TwiML answer. */
@@ -1012,7 +1747,7 @@ static void cb_done(carrier_t *cr, CURL *easy, CURLcode cc)
 	if (cc == CURLE_OK && http >= 200 && http < 300) {
 		c->callbacks_ok++;
 		cr->st.callbacks_ok++;
-		if (b->twiml)
+		if (b->kind == CB_TWIML || b->kind == CB_WHISPER)
 			twiml_done(cr, c, b, http);
 		cb_free(b);
 		live_settle(cr, c);
@@ -1021,7 +1756,7 @@ static void cb_done(carrier_t *cr, CURL *easy, CURLcode cc)
 	retry = (cc != CURLE_OK || http == 429 || http >= 500) &&
 		b->attempts <= cr->cfg->callback_retries;
 	log_warn("sandbox", "%s for sid=%s failed (attempt %d): %s http=%ld%s",
-		 b->twiml ? "TwiML fetch" : "status callback", c->sid, b->attempts,
+		 cb_kind_names[b->kind], c->sid, b->attempts,
 		 cc != CURLE_OK ? curl_easy_strerror(cc) : "answered", http,
 		 retry ? ", retrying" : "");
 	if (retry) {
@@ -1035,7 +1770,7 @@ static void cb_done(carrier_t *cr, CURL *easy, CURLcode cc)
 	}
 	c->callbacks_failed++;
 	cr->st.callbacks_failed++;
-	if (b->twiml)
+	if (b->kind == CB_TWIML || b->kind == CB_WHISPER)
 		twiml_done(cr, c, b, cc == CURLE_OK ? http : 0);
 	cb_free(b);
 	live_settle(cr, c);
@@ -1054,10 +1789,16 @@ static int pump(carrier_t *cr)
 
 		while (c->next_ms != 0 && c->next_ms <= now)
 			advance(cr, c, now);
+		if (c->amd_due_ms != 0 && c->amd_due_ms <= now)
+			amd_fire(cr, c);
 		if (c->next_ms != 0 && c->next_ms < next)
 			next = c->next_ms;
-		/* A TwiML fetch of a call that already ended is pointless. */
-		while (c->queue != NULL && c->queue->twiml && c->status != CS_IN_PROGRESS) {
+		if (c->amd_due_ms != 0 && c->amd_due_ms < next)
+			next = c->amd_due_ms;
+		/* A fetch for a call that ended, or for a document it left, is pointless. */
+		while (c->queue != NULL &&
+		       (c->queue->kind == CB_TWIML || c->queue->kind == CB_WHISPER) &&
+		       (c->status != CS_IN_PROGRESS || c->queue->gen != c->gen)) {
 			cb_t *b = c->queue;
 
 			c->queue = b->next;
@@ -1149,9 +1890,10 @@ int sandbox_run(const sandbox_config_t *cfg)
 	fflush(stdout);
 	log_info("sandbox",
 		 "listening on 127.0.0.1:%d answer=%d%% busy=%d%% no-answer=%d%% fail=%d%% "
-		 "ring_ms=%d talk_ms=%d-%d",
+		 "ring_ms=%d talk_ms=%d-%d say_ms=%d machine=%d%% amd_ms=%d",
 		 port, cfg->answer_pct, cfg->busy_pct, cfg->noanswer_pct, cfg->fail_pct,
-		 cfg->ring_ms, cfg->talk_min_ms, cfg->talk_max_ms);
+		 cfg->ring_ms, cfg->talk_min_ms, cfg->talk_max_ms, cfg->say_ms, cfg->machine_pct,
+		 cfg->amd_ms);
 	while (!stopping) {
 		int timeout = pump(&cr), numfds = 0, running = 0;
 		size_t n = sandbox_httpd_pollfds(h, pfds, MAX_WAITFDS);

@@ -46,12 +46,77 @@ static int env_range(const char *name, int def_min, int def_max, int *lo, int *h
 	return 0;
 }
 
+int sandbox_digits_parse(const char *spec, sandbox_digit_choice_t *out, size_t max, size_t *n)
+{
+	const char *p = spec;
+	int rc = -1;
+
+	*n = 0;
+	if (spec == NULL || spec[0] == '\0')
+		goto out;
+	for (;;) {
+		const char *comma = strchr(p, ','), *colon;
+		size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p), klen;
+		sandbox_digit_choice_t c = {{0}, 0};
+		int64_t w;
+
+		colon = memchr(p, ':', len);
+		if (colon == NULL || *n == max)
+			goto out;
+		klen = (size_t)(colon - p);
+		if (strnum_i64n(colon + 1, len - klen - 1, 0, 100, &w) < 0)
+			goto out;
+		if (klen == 4 && memcmp(p, "none", 4) == 0) {
+			c.keys[0] = '\0';
+		} else {
+			if (klen == 0 || klen > SANDBOX_MAX_KEYS)
+				goto out;
+			for (size_t i = 0; i < klen; i++)
+				if (strchr("0123456789*#", p[i]) == NULL || p[i] == '\0')
+					goto out;
+			memcpy(c.keys, p, klen);
+			c.keys[klen] = '\0';
+		}
+		for (size_t i = 0; i < *n; i++)
+			if (strcmp(out[i].keys, c.keys) == 0)
+				goto out;
+		c.weight = (int)w;
+		out[(*n)++] = c;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		*n = 0;
+	return rc;
+}
+
+const char *sandbox_pick_digits(const sandbox_digit_choice_t *c, size_t n, uint64_t roll)
+{
+	uint64_t total = 0, r;
+
+	for (size_t i = 0; i < n; i++)
+		total += (uint64_t)c[i].weight;
+	if (total == 0)
+		return "";
+	r = roll % total;
+	for (size_t i = 0; i < n; i++) {
+		if (r < (uint64_t)c[i].weight)
+			return c[i].keys;
+		r -= (uint64_t)c[i].weight;
+	}
+	return "";
+}
+
 int sandbox_config_load(sandbox_config_t *cfg, const char **err)
 {
 	const char *sid = getenv("DIALFLOW_TWILIO_ACCOUNT_SID");
 	const char *tokfile = getenv("DIALFLOW_TWILIO_AUTH_TOKEN_FILE");
 	const char *ca = getenv("DIALFLOW_SANDBOX_CA_FILE");
 	const char *seed = getenv("DIALFLOW_SANDBOX_SEED");
+	const char *digits = getenv("DIALFLOW_SANDBOX_DIGITS");
 	unsigned char *tok = NULL;
 	size_t toklen = 0;
 	int64_t s;
@@ -72,7 +137,16 @@ int sandbox_config_load(sandbox_config_t *cfg, const char **err)
 	INT(ring_ms, "DIALFLOW_SANDBOX_RING_MS", 2000, 0, MAX_MS);
 	INT(max_calls, "DIALFLOW_SANDBOX_MAX_CALLS", 10000, 10, 1000000);
 	INT(callback_retries, "DIALFLOW_SANDBOX_CALLBACK_RETRIES", 5, 0, 10);
+	INT(say_ms, "DIALFLOW_SANDBOX_SAY_MS", 40, 0, 1000);
+	INT(machine_pct, "DIALFLOW_SANDBOX_MACHINE_PCT", 0, 0, 100);
+	INT(amd_ms, "DIALFLOW_SANDBOX_AMD_MS", 1500, 0, 60000);
 #undef INT
+	if (sandbox_digits_parse(digits != NULL && digits[0] != '\0' ? digits : "1:40,2:40,none:20",
+				 cfg->digits, SANDBOX_MAX_DIGIT_CHOICES, &cfg->ndigits) < 0) {
+		*err = "DIALFLOW_SANDBOX_DIGITS must be KEYS:WEIGHT,... (KEYS: 0-9 * # or none; "
+		       "WEIGHT 0-100)";
+		return -1;
+	}
 	if (env_range("DIALFLOW_SANDBOX_TALK_MS", 3000, 8000, &cfg->talk_min_ms,
 		      &cfg->talk_max_ms) < 0) {
 		*err = "DIALFLOW_SANDBOX_TALK_MS must be MIN-MAX or N milliseconds";

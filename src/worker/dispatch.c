@@ -43,14 +43,14 @@
 static const db_stmt_t stmts[] = {
     {"dispatch_lock",
      "SELECT pg_advisory_xact_lock($1::integer, ($2::bigint % 2147483647)::integer)"},
-    /* $1 run, $2 token, $3 default caller id: free slots, window open, caller id */
+    /* $1 run, $2 token, $3 default caller id: free slots, window open, caller id, AMD */
     {"dispatch_context",
      "SELECT least(r.concurrency, b.max_concurrent_calls) - "
      "(SELECT count(*) FROM outbound_call_jobs j WHERE j.business_id = r.business_id "
      "AND j.status IN ('dialing', 'calling')), "
      "b.is_active AND outbound_calling_window_open(b.timezone, b.calling_window_start, "
      "b.calling_window_end), "
-     "coalesce(b.caller_id, nullif($3, '')) "
+     "coalesce(b.caller_id, nullif($3, '')), b.amd_enabled "
      "FROM outbound_call_runs r JOIN businesses b ON b.id = r.business_id "
      "WHERE r.id = $1::bigint AND r.lease_token = $2::uuid AND r.status = 'running' "
      "AND NOT r.cancel_requested"},
@@ -228,7 +228,7 @@ typedef struct claimed {
 	char phone[24];
 } claimed_t;
 
-static void dial(worker_t *w, int64_t business_id, const char *from, const claimed_t *c)
+static void dial(worker_t *w, int64_t business_id, const char *from, bool amd, const claimed_t *c)
 {
 	provider_call_req_t req;
 	provider_call_res_t res;
@@ -245,6 +245,8 @@ static void dial(worker_t *w, int64_t business_id, const char *from, const claim
 	req.status_url = w->status_url;
 	req.timeout_s = w->cfg->ring_timeout_s;
 	req.job_id = c->job_id;
+	req.amd = amd;
+	req.amd_url = w->amd_url;
 	p.job_id = c->job_id;
 	p.log_id = c->log_id;
 	p.business_id = business_id;
@@ -309,7 +311,7 @@ static void revert(worker_t *w, int64_t business_id, const claimed_t *c)
 
 /* Phase 2: dial what phase 1 claimed, re-checking lease and job before each request. */
 static void dial_claimed(worker_t *w, int64_t run_id, int64_t business_id, const char *token,
-			 const char *from, const claimed_t *jobs, int n)
+			 const char *from, bool amd, const claimed_t *jobs, int n)
 {
 	int err;
 
@@ -326,7 +328,7 @@ static void dial_claimed(worker_t *w, int64_t run_id, int64_t business_id, const
 			revert(w, business_id, &jobs[i]);
 			continue;
 		}
-		dial(w, business_id, from, &jobs[i]);
+		dial(w, business_id, from, amd, &jobs[i]);
 		/* a long batch must not let the lease go stale */
 		lease_heartbeat_if_late(w);
 	}
@@ -355,7 +357,7 @@ int dispatch_run(worker_t *w, worker_lease_t *l)
 	claimed_t *jobs = NULL;
 	PGresult *r;
 	int err, rc, free_slots, want, ncand, granted = 0, wait_ms = 0, n = 0;
-	bool open;
+	bool open, amd = false;
 
 	l->dirty = false;
 	if (w->provider == NULL || worker_stopping || worker_now_ms() < l->not_before)
@@ -376,6 +378,7 @@ int dispatch_run(worker_t *w, worker_lease_t *l)
 	open = db_bool(r, 0, 1);
 	if (!db_isnull(r, 0, 2))
 		snprintf(from, sizeof(from), "%s", db_str(r, 0, 2));
+	amd = db_bool(r, 0, 3);
 	/*
 	 * Do-not-call jobs are never candidates; they are closed (cancelled) when the
 	 * run starts here and whenever the ready queue runs short, not on every
@@ -439,7 +442,7 @@ done:
 		return rc;
 	}
 	if (n > 0)
-		dial_claimed(w, run_id, business_id, token, from, jobs, n);
+		dial_claimed(w, run_id, business_id, token, from, amd, jobs, n);
 	return 0;
 fail:
 	db_rollback(w->db);

@@ -12,7 +12,8 @@
  *
  * NOTIFY payloads on QUEUE_CHANNEL are hints only: 'jobs' (background jobs),
  * 'run:<id>' (a new run), 'slot:<business>' (a call ended),
- * 'force_cancel:<run>' (hang-ups requested), 'outbox' (WhatsApp messages queued).
+ * 'force_cancel:<run>' (hang-ups requested), 'amd:<job>' (an answering-machine
+ * action requested), 'outbox' (WhatsApp messages queued).
  */
 #include "config.h"
 
@@ -65,6 +66,7 @@ static void mark_all_due(worker_t *w)
 {
 	w->want_claim = true;
 	w->want_hangup = true;
+	w->want_amd = true;
 	w->want_queue = true;
 	w->want_outbox = true;
 	for (int i = 0; i < w->nleases; i++)
@@ -114,6 +116,8 @@ static void hint(worker_t *w, const char *payload)
 		w->want_outbox = true;
 	} else if (strncmp(payload, "force_cancel:", 13) == 0) {
 		w->want_hangup = true;
+	} else if (strncmp(payload, "amd:", 4) == 0) {
+		w->want_amd = true;
 	} else if (strncmp(payload, "slot:", 5) == 0 &&
 		   strnum_i64(payload + 5, 1, INT64_MAX, &id) == 0) {
 		for (int i = 0; i < w->nleases; i++)
@@ -186,7 +190,8 @@ static void drive_runs(worker_t *w)
 /* When the loop next has something to do (now, if anything is pending). */
 static int64_t next_deadline(const worker_t *w, int64_t t)
 {
-	if (w->want_hangup || w->want_queue || (w->want_outbox && w->wa_graph != NULL))
+	if (w->want_hangup || w->want_amd || w->want_queue ||
+	    (w->want_outbox && w->wa_graph != NULL))
 		return 0;
 	if (w->wa_graph != NULL && w->outbox_due > 0 && w->outbox_due < t)
 		t = w->outbox_due; /* a send retry falls due */
@@ -263,7 +268,11 @@ static int setup(worker_t *w, const config_t *cfg, provider_t *provider)
 	if (twilio_webhook_url(cfg->public_url, TWILIO_VOICE_PATH, w->answer_url,
 			       sizeof(w->answer_url)) < 0 ||
 	    twilio_webhook_url(cfg->public_url, TWILIO_STATUS_PATH, w->status_url,
-			       sizeof(w->status_url)) < 0) {
+			       sizeof(w->status_url)) < 0 ||
+	    twilio_webhook_url(cfg->public_url, TWILIO_AMD_PATH, w->amd_url, sizeof(w->amd_url)) <
+		0 ||
+	    twilio_webhook_url(cfg->public_url, TWILIO_VOICEMAIL_PATH, w->voicemail_url,
+			       sizeof(w->voicemail_url)) < 0) {
 		log_error(WORKER_COMPONENT, "DIALFLOW_PUBLIC_URL is missing or too long");
 		return -1;
 	}
@@ -301,6 +310,7 @@ int worker_run_with(const config_t *cfg, provider_t *provider)
 	dispatch_register();
 	pace_register();
 	cancel_register();
+	amd_register();
 	recovery_register();
 	outbox_register();
 	maintenance_register();
@@ -348,6 +358,8 @@ int worker_run_with(const config_t *cfg, provider_t *provider)
 			next_poll = now + cfg->dispatch_poll_ms;
 		}
 		(void)cancel_hangups(w);
+		if (w->want_amd)
+			(void)amd_actions(w);
 		/* without a provider, runs are left to the workers that can dial them */
 		if (w->provider != NULL && w->want_claim && !worker_stopping &&
 		    worker_now_ms() >= lease_claim_due(w))

@@ -7,6 +7,7 @@
  *   dispatch.c  filling free call slots: the claim transaction, then the provider
  *   pace.c      the per-account calls-per-second pace, shared through the database
  *   cancel.c    force-cancel hang-ups
+ *   amd.c       answering-machine actions: leave the voicemail (redirect) or hang up
  *   recovery.c  sweeps: call_log rows without a call id, reconciliation, queue rescue
  *
  * One thread, one database connection (which also LISTENs). Nothing here is
@@ -76,8 +77,10 @@ typedef struct worker {
 	int64_t id; /* workers.id */
 	char answer_url[512];
 	char status_url[512];
-	char account[128]; /* pace key: the provider account */
-	int run_beat_ms;   /* run heartbeat: run_heartbeat_ms, at most a third of run_stale_s */
+	char amd_url[512];	 /* POST /webhooks/twilio/amd: the AMD verdicts      */
+	char voicemail_url[512]; /* the voice webhook's ?mode=voicemail              */
+	char account[128];	 /* pace key: the provider account */
+	int run_beat_ms; /* run heartbeat: run_heartbeat_ms, at most a third of run_stale_s */
 
 	worker_lease_t leases[WORKER_MAX_RUNS];
 	int nleases;
@@ -87,6 +90,7 @@ typedef struct worker {
 	bool want_claim;    /* look for runs to claim                 */
 	int64_t last_claim; /* when this worker last took a run (ms)  */
 	bool want_hangup;   /* look for calls to hang up              */
+	bool want_amd;	    /* look for AMD actions (voicemail, hang-up) */
 	bool want_queue;    /* drain background jobs                  */
 	bool want_outbox;   /* send the WhatsApp outbox (outbox.c)    */
 	/* outbox.c: the Graph client (NULL: no Graph URL, the outbox is not sent),
@@ -140,6 +144,15 @@ int pace_take(worker_t *w, int want, int *granted, int *wait_ms);
 void cancel_register(void);
 /* Hang up live calls whose hang-up was requested (force-cancel). */
 int cancel_hangups(worker_t *w);
+
+/* amd.c */
+void amd_register(void);
+/*
+ * Carry out the AMD actions the AMD webhook asked for (voicemail_requested_at):
+ * redirect the call to the voicemail TwiML, or hang it up, per the business's
+ * amd_action; then clear the request.
+ */
+int amd_actions(worker_t *w);
 
 /* recovery.c */
 void recovery_register(void);

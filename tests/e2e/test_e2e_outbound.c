@@ -688,7 +688,8 @@ static void test_scripts_crud(void **state)
 	r = e2e_raw_json(
 	    "POST", "/api/outbound_calls/scripts", admin_a.token,
 	    "{\"name\":\"Greeting\",\"kind\":\"gather\",\"text\":\"Press 1\","
-	    "\"language\":\"en-GB\",\"voice\":\"Polly.Amy\",\"options\":{\"num_digits\":1}}");
+	    "\"language\":\"en-GB\",\"voice\":\"Polly.Amy\",\"bridge_to\":\"(646) 555-0101\","
+	    "\"options\":{\"num_digits\":1}}");
 	E2E_STATUS(r, 201);
 	expect_keys(&r, e2e_jget(r.json, "script"), "script", keys);
 	E2E_TRUE(r, e2e_jint(r.json, "script.id", &id) && id > 0, "script.id");

@@ -8,7 +8,9 @@
  *     'completed' changes nothing;
  *   - voice: <Hangup/> for an unknown or cancelled call, the script's <Say>
  *     (XML-escaped) for a live one, a bridge's <Dial>, the voicemail for an
- *     answering machine, and the choice posted back by <Gather>.
+ *     answering machine, and the choice posted back by <Gather>; 2 of the
+ *     default menu opts the lead out (do_not_call) and stores the digit;
+ *   - amd: a signed verdict is 204 and lands on the job as answered_by.
  * Requests are signed as Twilio signs them, with the stack's auth token, over
  * DIALFLOW_PUBLIC_URL + the path. Fixtures are written as the owner role
  * (DIALFLOW_TEST_DATABASE_URL); their runs carry a far-future heartbeat under a
@@ -450,9 +452,10 @@ static void test_voice_bridge_and_voicemail(void **state)
 	E2E_STATUS(r, 200);
 	expect_twiml(&r);
 	E2E_TRUE(r, strstr(r.body, "Connecting you</Say>") != NULL, "the text first");
-	E2E_TRUE(
-	    r, strstr(r.body, "<Dial timeout=\"20\"><Number>+15550000999</Number></Dial>") != NULL,
-	    "then the bridge");
+	E2E_TRUE(r, strstr(r.body, " timeout=\"20\" action=\"") != NULL, "then the bridge");
+	E2E_TRUE(r, strstr(r.body, TWILIO_VOICE_PATH "?mode=dial_done\"") != NULL,
+		 "whose end comes back to us");
+	E2E_TRUE(r, strstr(r.body, "<Number>+15550000999</Number></Dial>") != NULL, "the number");
 	e2e_resp_free(&r);
 	add(&p, "AnsweredBy", "machine_end_beep");
 	r = post(TWILIO_VOICE_PATH, &p, 1, NULL);
@@ -522,6 +525,51 @@ static void test_voice_gather_and_its_action(void **state)
 	e2e_resp_free(&r);
 }
 
+/* The default menu's 2 through nginx: digit stored, lead opted out, a goodbye. */
+static void test_voice_gather_opt_out(void **state)
+{
+	call_fx_t c;
+	params_t p;
+	e2e_resp_t r;
+
+	(void)state;
+	make_call(&c, "{\"kind\":\"gather\",\"text\":\"Press 1 to talk, 2 to stop calls\","
+		      "\"bridge_to\":\"+15550000999\"}");
+	base_params(&p, c.sid, "in-progress");
+	add(&p, "Digits", "2");
+	r = post(TWILIO_VOICE_PATH, &p, 1, NULL);
+	E2E_STATUS(r, 200);
+	expect_twiml(&r);
+	E2E_TRUE(r, strstr(r.body, "You will not be called again") != NULL, "a goodbye");
+	E2E_TRUE(r, strstr(r.body, "<Hangup/>") != NULL, "then <Hangup/>");
+	e2e_resp_free(&r);
+	assert_sql_str("2", "SELECT digits FROM outbound_call_jobs WHERE call_sid = $1", c.sid);
+	assert_sql_str("true",
+		       "SELECT l.do_not_call::text FROM leads l JOIN outbound_call_jobs j "
+		       "ON j.lead_id = l.id WHERE j.call_sid = $1",
+		       c.sid);
+}
+
+static void test_amd_verdict(void **state)
+{
+	call_fx_t c;
+	params_t p;
+	e2e_resp_t r;
+
+	(void)state;
+	make_call(&c, "{\"kind\":\"say\",\"text\":\"Hello\"}");
+	base_params(&p, c.sid, "in-progress");
+	add(&p, "AnsweredBy", "human");
+	r = post(TWILIO_AMD_PATH, &p, 0, NULL);
+	E2E_STATUS(r, 403);
+	e2e_resp_free(&r);
+	r = post(TWILIO_AMD_PATH, &p, 1, NULL);
+	E2E_STATUS(r, 204);
+	e2e_resp_free(&r);
+	assert_sql_str("human", "SELECT answered_by FROM outbound_call_jobs WHERE call_sid = $1",
+		       c.sid);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -535,6 +583,8 @@ int main(void)
 	    cmocka_unit_test(test_voice_bridge_and_voicemail),
 	    cmocka_unit_test(test_voice_cancelled_call_hangs_up),
 	    cmocka_unit_test(test_voice_gather_and_its_action),
+	    cmocka_unit_test(test_voice_gather_opt_out),
+	    cmocka_unit_test(test_amd_verdict),
 	};
 
 	e2e_skip_without_stack();

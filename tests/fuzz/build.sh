@@ -2,7 +2,8 @@
 # tests/fuzz/build.sh OUTDIR - build every tests/fuzz/fuzz_*.c as a libFuzzer
 # binary OUTDIR/fuzz_NAME, with ASan + UBSan.
 #
-# The library code (src/core src/http src/db src/auth src/admin src/api; not
+# The library code (src/core src/http src/db src/auth src/admin src/api, ..., and
+# src/sandbox for the sandbox's TwiML reader; not
 # src/bin, src/worker or src/cli, which hold main()s and daemons) is compiled
 # once into OUTDIR/obj with coverage instrumentation, then linked into each
 # target together with the libraries from pkg-config. A target that does not
@@ -59,7 +60,7 @@ san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 # Library objects, rebuilt when the source or any header is newer.
 newest_header="$(find "$root/include" -name '*.h' -newer "$out/obj" -print -quit 2>/dev/null || true)"
 mapfile -t srcs < <(cd "$root" && find src/core src/http src/db src/auth src/admin src/api src/outbound src/webhooks \
-	src/providers src/queue src/flows \
+	src/providers src/queue src/flows src/sandbox \
 	-name '*.c' 2>/dev/null | sort)
 if [ "${#srcs[@]}" -eq 0 ]; then
 	echo "no library sources found under $root/src" >&2

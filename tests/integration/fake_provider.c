@@ -32,6 +32,7 @@ struct fake_provider {
 	/* updated with atomics by any process */
 	int ncalls;   /* slots handed out */
 	int nhangups; /* hang-up requests */
+	int nredirects;
 	int nfetches;
 	int in_flight;
 	unsigned seq;
@@ -106,6 +107,9 @@ static int fake_place(provider_t *p, const provider_call_req_t *req, provider_ca
 	snprintf(c->answer_url, sizeof(c->answer_url), "%s", req->answer_url);
 	snprintf(c->status_url, sizeof(c->status_url), "%s", req->status_url);
 	c->job_id = req->job_id;
+	c->amd = req->amd;
+	snprintf(c->amd_url, sizeof(c->amd_url), "%s",
+		 req->amd && req->amd_url ? req->amd_url : "");
 	c->placed_us = mono_us();
 	c->pid = getpid();
 	__atomic_store_n(&fp->ready[slot], 1, __ATOMIC_RELEASE);
@@ -147,6 +151,25 @@ static int fake_hangup(provider_t *p, const char *sid, provider_call_res_t *res)
 	return PROVIDER_OK;
 }
 
+static int fake_redirect(provider_t *p, const char *sid, const char *url, provider_call_res_t *res)
+{
+	fake_provider_t *fp = p->impl;
+	fake_call_t *c = find(fp, sid);
+
+	pause_ms(fp->latency_ms);
+	__atomic_add_fetch(&fp->nredirects, 1, __ATOMIC_SEQ_CST);
+	if (c == NULL || url == NULL) {
+		res->http_status = 404;
+		return PROVIDER_ERR_REJECTED;
+	}
+	/* one writer per call at a time: the worker's AMD claim stamps the job */
+	snprintf(c->redirect_url, sizeof(c->redirect_url), "%s", url);
+	__atomic_add_fetch(&c->redirects, 1, __ATOMIC_SEQ_CST);
+	snprintf(res->status, sizeof(res->status), "in-progress");
+	res->http_status = 200;
+	return PROVIDER_OK;
+}
+
 static int fake_fetch(provider_t *p, const char *sid, provider_call_res_t *res)
 {
 	fake_provider_t *fp = p->impl;
@@ -172,6 +195,7 @@ static const provider_ops_t fake_ops = {
     .place_call = fake_place,
     .hangup = fake_hangup,
     .fetch_status = fake_fetch,
+    .redirect = fake_redirect,
     .free = fake_free,
 };
 
@@ -261,6 +285,21 @@ int fake_provider_calls_to(fake_provider_t *fp, const char *to)
 int fake_provider_nhangups(fake_provider_t *fp)
 {
 	return __atomic_load_n(&fp->nhangups, __ATOMIC_SEQ_CST);
+}
+
+int fake_provider_nredirects(fake_provider_t *fp)
+{
+	return __atomic_load_n(&fp->nredirects, __ATOMIC_SEQ_CST);
+}
+
+int fake_provider_redirects_of(fake_provider_t *fp, const char *sid, char *url, size_t urlsz)
+{
+	fake_call_t *c = find(fp, sid);
+	int n = c ? __atomic_load_n(&c->redirects, __ATOMIC_SEQ_CST) : 0;
+
+	if (url != NULL && urlsz > 0)
+		snprintf(url, urlsz, "%s", n > 0 ? c->redirect_url : "");
+	return n;
 }
 
 int fake_provider_hangups_of(fake_provider_t *fp, const char *sid)

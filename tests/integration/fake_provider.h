@@ -16,6 +16,7 @@
 #define DIALFLOW_FAKE_PROVIDER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -34,6 +35,10 @@ typedef struct fake_call {
 	int64_t placed_us; /* CLOCK_MONOTONIC, microseconds */
 	pid_t pid;	   /* the process that placed it */
 	int hangups;
+	bool amd;		/* answering-machine detection was asked for */
+	char amd_url[128];	/* its callback URL                           */
+	int redirects;		/* redirect requests for this call           */
+	char redirect_url[160]; /* the last redirect's URL                    */
 } fake_call_t;
 
 typedef struct fake_provider fake_provider_t;
@@ -63,6 +68,9 @@ bool fake_provider_call(fake_provider_t *fp, int i, fake_call_t *out);
 /* How many calls were placed to `to`. */
 int fake_provider_calls_to(fake_provider_t *fp, const char *to);
 int fake_provider_nhangups(fake_provider_t *fp);
+/* Redirect requests, in all, and for call sid (its last URL into url when not NULL). */
+int fake_provider_nredirects(fake_provider_t *fp);
+int fake_provider_redirects_of(fake_provider_t *fp, const char *sid, char *url, size_t urlsz);
 /* Hang-ups asked for call sid (0 for an unknown sid). */
 int fake_provider_hangups_of(fake_provider_t *fp, const char *sid);
 int fake_provider_nfetches(fake_provider_t *fp);

@@ -46,7 +46,7 @@
 
 /* --- a small HTTP server in a thread: callback receiver or misbehaving API --- */
 
-enum { MODE_RECEIVER, MODE_GARBAGE_201, MODE_CLOSE, MODE_503, MODE_SILENT };
+enum { MODE_RECEIVER, MODE_GARBAGE_201, MODE_CLOSE, MODE_503, MODE_SILENT, MODE_RECORD };
 
 typedef struct hit {
 	char path[64];
@@ -64,6 +64,9 @@ typedef struct srv {
 	hit_t hits[512];
 	int nhits;
 	volatile bool stop;
+	/* MODE_RECORD: the last request, as sent */
+	char last_target[256];
+	char last_body[4096];
 } srv_t;
 
 static struct {
@@ -217,6 +220,24 @@ static void *srv_main(void *arg)
 			send_all(c, "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
 				    "Content-Length: 5\r\nConnection: close\r\n\r\nhello");
 			break;
+		case MODE_RECORD: {
+			/* a Twilio that accepts anything and keeps the exact request */
+			static const char call[] =
+			    "{\"sid\":\"CA0123456789abcdef0123456789abcdef\",\"status\":"
+			    "\"queued\"}";
+			char resp[256];
+
+			pthread_mutex_lock(&s->lock);
+			sscanf(buf, "%*s %255s", s->last_target);
+			snprintf(s->last_body, sizeof(s->last_body), "%s", buf + head_len);
+			pthread_mutex_unlock(&s->lock);
+			snprintf(resp, sizeof(resp),
+				 "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+				 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+				 strlen(call), call);
+			send_all(c, resp);
+			break;
+		}
 		case MODE_503:
 			send_all(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
 				    "application/json\r\nContent-Length: 2\r\nConnection: "
@@ -741,6 +762,66 @@ static void test_misbehaving_server(void **state)
 	provider_free(p);
 }
 
+/*
+ * Answering-machine detection and the redirect, parameter for parameter, as
+ * Twilio documents them (the recording server keeps the exact body).
+ */
+static void test_amd_and_redirect_exact_format(void **state)
+{
+	char base[64];
+	provider_t *p;
+	provider_call_req_t req = call_req("+15550000208");
+	provider_call_res_t res;
+
+	(void)state;
+	snprintf(base, sizeof(base), "http://127.0.0.1:%d", fx.bad.port);
+	p = provider_twilio_new(base, ACCOUNT, TOKEN, NULL);
+	fx.bad.mode = MODE_RECORD;
+	req.answer_url = "https://calls.example.com/webhooks/twilio/voice";
+	req.status_url = "https://calls.example.com/webhooks/twilio/call-status";
+	req.amd = true;
+	req.amd_url = "https://calls.example.com/webhooks/twilio/amd";
+	assert_int_equal(p->ops->place_call(p, &req, &res), PROVIDER_OK);
+	assert_string_equal(fx.bad.last_target, "/2010-04-01/Accounts/" ACCOUNT "/Calls.json");
+	assert_string_equal(
+	    fx.bad.last_body,
+	    "To=%2B15550000208&From=%2B15550000100"
+	    "&Url=https%3A%2F%2Fcalls.example.com%2Fwebhooks%2Ftwilio%2Fvoice&Method=POST"
+	    "&StatusCallback=https%3A%2F%2Fcalls.example.com%2Fwebhooks%2Ftwilio%2Fcall-status"
+	    "&StatusCallbackMethod=POST&StatusCallbackEvent=initiated"
+	    "&StatusCallbackEvent=ringing&StatusCallbackEvent=answered"
+	    "&StatusCallbackEvent=completed&Timeout=5&MachineDetection=DetectMessageEnd"
+	    "&AsyncAmd=true"
+	    "&AsyncAmdStatusCallback=https%3A%2F%2Fcalls.example.com%2Fwebhooks%2Ftwilio%2Famd"
+	    "&AsyncAmdStatusCallbackMethod=POST");
+	/* without AMD, none of it */
+	req.amd = false;
+	assert_int_equal(p->ops->place_call(p, &req, &res), PROVIDER_OK);
+	assert_null(strstr(fx.bad.last_body, "MachineDetection"));
+	assert_null(strstr(fx.bad.last_body, "AsyncAmd"));
+	/* AMD without its callback is refused before anything is sent */
+	req.amd = true;
+	req.amd_url = NULL;
+	fx.bad.last_body[0] = '\0';
+	assert_int_equal(p->ops->place_call(p, &req, &res), PROVIDER_ERR_REJECTED);
+	assert_string_equal(fx.bad.last_body, "");
+	/* the redirect: the call fetches its TwiML from the new URL now */
+	assert_int_equal(p->ops->redirect(p, "CA0123456789abcdef0123456789abcdef",
+					  "https://calls.example.com/webhooks/twilio/"
+					  "voice?mode=voicemail",
+					  &res),
+			 PROVIDER_OK);
+	assert_string_equal(fx.bad.last_target, "/2010-04-01/Accounts/" ACCOUNT
+						"/Calls/CA0123456789abcdef0123456789abcdef.json");
+	assert_string_equal(fx.bad.last_body, "Url=https%3A%2F%2Fcalls.example.com%2Fwebhooks%2F"
+					      "twilio%2Fvoice%3Fmode%3Dvoicemail&Method=POST");
+	assert_int_equal(p->ops->redirect(p, "CA../x", "https://x.example/", &res),
+			 PROVIDER_ERR_REJECTED);
+	assert_int_equal(p->ops->redirect(p, "CA1", "", &res), PROVIDER_ERR_REJECTED);
+	fx.bad.mode = MODE_CLOSE;
+	provider_free(p);
+}
+
 static void test_constructor_arguments(void **state)
 {
 	(void)state;
@@ -830,6 +911,7 @@ int main(void)
 	    cmocka_unit_test(test_lost_answer_is_unknown),
 	    cmocka_unit_test(test_closed_port_is_transient),
 	    cmocka_unit_test(test_misbehaving_server),
+	    cmocka_unit_test(test_amd_and_redirect_exact_format),
 	    cmocka_unit_test(test_constructor_arguments),
 	    cmocka_unit_test(test_sandbox_checks_the_format),
 	};
