@@ -12,6 +12,7 @@
 #include "dialflow/auth.h"
 #include "dialflow/config.h"
 #include "dialflow/db.h"
+#include "dialflow/metrics.h"
 #include "dialflow/router.h"
 
 typedef struct api_ctx {
@@ -19,6 +20,7 @@ typedef struct api_ctx {
 	db_t *db;
 	auth_jwt_keyring_t *keys;
 	auth_jwt_policy_t policy;
+	metrics_t *metrics; /* request counters shared by the deployment's processes */
 } api_ctx_t;
 
 /* A module's route table. */

@@ -30,9 +30,10 @@ typedef struct config {
 	int access_ttl;	      /* DIALFLOW_ACCESS_TTL seconds (900)            */
 	int refresh_ttl;      /* DIALFLOW_REFRESH_TTL seconds (30 days)       */
 
-	size_t max_body;      /* DIALFLOW_MAX_BODY bytes (1 MiB)              */
-	char *public_url;     /* DIALFLOW_PUBLIC_URL ("https://localhost:8443") */
-	char *migrations_dir; /* DIALFLOW_MIGRATIONS_DIR                      */
+	size_t max_body;	/* DIALFLOW_MAX_BODY bytes (1 MiB)              */
+	size_t max_import_body; /* DIALFLOW_MAX_IMPORT_BODY (10 MiB): lead import */
+	char *public_url;	/* DIALFLOW_PUBLIC_URL ("https://localhost:8443") */
+	char *migrations_dir;	/* DIALFLOW_MIGRATIONS_DIR                      */
 
 	int worker_heartbeat_ms; /* DIALFLOW_WORKER_HEARTBEAT_MS (5000)        */
 	int worker_stale_s;	 /* DIALFLOW_WORKER_STALE_S (30)               */

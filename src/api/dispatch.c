@@ -33,6 +33,8 @@ api_ctx_t *api_ctx(const http_request_t *req)
 
 int api_ctx_init(api_ctx_t *ctx, const char *app_name, const char **err)
 {
+	char shm[64];
+
 	memset(ctx, 0, sizeof(*ctx));
 	if (config_load(&ctx->cfg, "DIALFLOW_API_DATABASE_URL", "DIALFLOW_API_DB_ROLE",
 			"dialflow_app", 1, err) < 0)
@@ -63,6 +65,8 @@ int api_ctx_init(api_ctx_t *ctx, const char *app_name, const char **err)
 	ratelimit_register();
 	flow_process_register();
 	flow_process_install();
+	metrics_register();
+	ctx->metrics = metrics_open(metrics_shm_name(shm, sizeof(shm)));
 	ctx->db = db_new(ctx->cfg.database_url, app_name, ctx->cfg.db_role,
 			 ctx->cfg.db_connect_timeout, ctx->cfg.db_statement_timeout_ms);
 	return 0;
@@ -71,6 +75,7 @@ int api_ctx_init(api_ctx_t *ctx, const char *app_name, const char **err)
 void api_ctx_free(api_ctx_t *ctx)
 {
 	db_free(ctx->db);
+	metrics_close(ctx->metrics);
 	auth_jwt_keyring_free(ctx->keys);
 	config_free(&ctx->cfg);
 }
@@ -308,7 +313,7 @@ static int check_body(http_request_t *req, const http_route_t *route)
 	return 0;
 }
 
-void api_dispatch(api_ctx_t *ctx, http_request_t *req)
+static void dispatch(api_ctx_t *ctx, http_request_t *req, const http_route_t **matched)
 {
 	const http_route_t *route = NULL;
 	auth_claims_t claims, *cp = NULL;
@@ -320,6 +325,7 @@ void api_dispatch(api_ctx_t *ctx, http_request_t *req)
 	req->app = ctx;
 	req->cfg = &ctx->cfg;
 	rc = api_route_match(req, &route, &allow);
+	*matched = route;
 	if (rc == ROUTE_NOT_FOUND) {
 		http_reply_error(req, 404, "not_found", "no such endpoint", NULL);
 		return;
@@ -391,4 +397,21 @@ void api_dispatch(api_ctx_t *ctx, http_request_t *req)
 out:
 	/* refusals whose transaction did not commit, and pre-tenant events */
 	(void)audit_flush_detached(req);
+}
+
+void api_dispatch(api_ctx_t *ctx, http_request_t *req)
+{
+	const http_route_t *route = NULL;
+	struct timespec t0, t1;
+	double ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	dispatch(ctx, req, &route);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	/* counted here rather than next to the access log line in server.c:
+	 * only the dispatcher knows the route pattern */
+	metrics_observe_request(ctx->metrics, req->method, route ? route->pattern : NULL,
+				req->status, ms);
+	metrics_observe_db_connects(ctx->metrics, db_connect_count(ctx->db));
 }

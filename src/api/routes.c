@@ -4,6 +4,7 @@
  */
 #include "dialflow/api.h"
 #include "dialflow/handlers.h"
+#include "dialflow/metrics.h"
 
 #define PUBLIC                                                                                     \
 	{                                                                                          \
@@ -25,6 +26,8 @@
 
 const http_route_t api_routes[] = {
     {HTTP_GET, "/api/health", api_health, {GUARD_NO_TX, 0, NULL}, 0},
+    /* Prometheus scrape: no token, nginx allows it from loopback only */
+    {HTTP_GET, "/metrics", metrics_handle, {GUARD_NO_TX, 0, NULL}, 0},
 
     /* identity */
     {HTTP_POST, "/api/auth/login", auth_handle_login, PUBLIC, JSON},

@@ -118,6 +118,7 @@ int config_load(config_t *cfg, const char *url_env, const char *role_env, const 
 	INT_SETTING(access_ttl, "DIALFLOW_ACCESS_TTL", 900, 30, 86400);
 	INT_SETTING(refresh_ttl, "DIALFLOW_REFRESH_TTL", 2592000, 300, 31536000);
 	INT_SETTING(max_body, "DIALFLOW_MAX_BODY", 1048576, 1024, 16 * 1048576);
+	INT_SETTING(max_import_body, "DIALFLOW_MAX_IMPORT_BODY", 10 * 1048576, 1024, 64 * 1048576);
 	INT_SETTING(worker_heartbeat_ms, "DIALFLOW_WORKER_HEARTBEAT_MS", 5000, 50, 60000);
 	INT_SETTING(worker_stale_s, "DIALFLOW_WORKER_STALE_S", 30, 1, 3600);
 	INT_SETTING(calls_per_second, "DIALFLOW_CALLS_PER_SECOND", 1, 1, 1000);

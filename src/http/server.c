@@ -122,7 +122,12 @@ static int prepare_request(FCGX_Request *fr, http_request_t *req, const config_t
 					 NULL);
 			return -1;
 		}
-		if ((uint64_t)len > cfg->max_body) {
+		/* The lead import (CSV uploads) alone may send up to max_import_body;
+		 * nginx's client_max_body_size of each location says the same. */
+		size_t limit = strcmp(req->path, "/api/leads/import") == 0 ? cfg->max_import_body
+									   : cfg->max_body;
+
+		if ((uint64_t)len > limit) {
 			http_reply_error(req, 413, "payload_too_large",
 					 "the request body exceeds the limit", NULL);
 			return -1;

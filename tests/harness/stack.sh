@@ -46,6 +46,9 @@ df_stack_use() {
 	DF_S_API_BURST="${DF_S_API_BURST:-100}"
 	DF_S_AUTH_RATE="${DF_S_AUTH_RATE:-5r/s}"
 	DF_S_AUTH_BURST="${DF_S_AUTH_BURST:-10}"
+	DF_S_CONN_LIMIT="${DF_S_CONN_LIMIT:-512}"
+	# nginx's plain http listener (it only redirects to https), next to PORT.
+	DF_S_HTTP_PORT="${DF_S_HTTP_PORT:-$((DF_S_PORT - 1))}"
 	DF_S_EXTRA_LOCATIONS="${DF_S_EXTRA_LOCATIONS:-}"
 	mkdir -p "$DF_S_RUN" "$DF_S_LOG" "$DF_S_NGINX/logs" "$DF_S_NGINX/tmp" "$DF_S_TLS" \
 		"$DF_S_DIR/secrets"
@@ -122,7 +125,7 @@ df_tls_ensure() {
 # df_env_defaults first) to FILE, one `NAME='value'` a line, mode 0600.
 DF_ENV_VARS=(
 	DIALFLOW_DATABASE_URL DIALFLOW_API_DATABASE_URL DIALFLOW_WORKER_DATABASE_URL DIALFLOW_JWT_SECRET_FILE DIALFLOW_JWT_KID DIALFLOW_JWT_ISSUER
-	DIALFLOW_JWT_AUDIENCE DIALFLOW_ACCESS_TTL DIALFLOW_REFRESH_TTL DIALFLOW_MAX_BODY
+	DIALFLOW_JWT_AUDIENCE DIALFLOW_ACCESS_TTL DIALFLOW_REFRESH_TTL DIALFLOW_MAX_BODY DIALFLOW_MAX_IMPORT_BODY
 	DIALFLOW_PUBLIC_URL DIALFLOW_MIGRATIONS_DIR DIALFLOW_LOG_LEVEL DIALFLOW_API_DB_ROLE
 	DIALFLOW_WORKER_DB_ROLE DIALFLOW_WORKER_HEARTBEAT_MS DIALFLOW_WORKER_STALE_S
 	DIALFLOW_DB_CONNECT_TIMEOUT DIALFLOW_DB_STATEMENT_TIMEOUT_MS
@@ -213,6 +216,7 @@ df_stack_nginx_conf() {
 	fi
 	df_nginx_render "$DF_ROOT/nginx/dev.conf.in" "$DF_S_NGINX/nginx.conf" \
 		"PREFIX=$DF_S_NGINX" "ROOT=$DF_ROOT/web" "SOCK=$DF_S_SOCK" "PORT=$DF_S_PORT" \
+		"HTTP_PORT=$DF_S_HTTP_PORT" "CONN_LIMIT=$DF_S_CONN_LIMIT" \
 		"CERT=$DF_S_CERT" "KEY=$DF_S_KEY" "USER_LINE=$user_line" \
 		"API_RATE=$DF_S_API_RATE" "API_BURST=$DF_S_API_BURST" \
 		"AUTH_RATE=$DF_S_AUTH_RATE" "AUTH_BURST=$DF_S_AUTH_BURST" \
@@ -422,6 +426,10 @@ df_stack_start_nginx() {
 	fi
 	if df_port_busy "$DF_S_PORT"; then
 		df_warn "port $DF_S_PORT is taken by another process (set DIALFLOW_HTTPS_PORT)"
+		return 1
+	fi
+	if df_port_busy "$DF_S_HTTP_PORT"; then
+		df_warn "port $DF_S_HTTP_PORT (nginx's plain http redirect) is taken by another process"
 		return 1
 	fi
 	df_log "starting nginx on https://localhost:$DF_S_PORT"
