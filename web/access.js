@@ -20,6 +20,10 @@ export const VIEW_LABELS = Object.freeze({
   users: 'Users',
   businesses: 'Businesses',
   audit: 'Audit',
+  outbound: 'Outbound calls',
+  flows: 'Flows',
+  inbox: 'Inbox',
+  settings: 'Settings',
 });
 
 export function atLeast(role, min) {
@@ -60,6 +64,10 @@ export function auditScope(me) {
 export function allowedViews(me) {
   const views = ['home'];
   if (canListUsers(me)) views.push('users');
+  if (me.business !== null && hasPage(me, 'calls_outbound')) views.push('outbound');
+  if (me.business !== null && hasPage(me, 'whatsapp_flows')) views.push('flows');
+  if (me.business !== null && hasPage(me, 'contacts')) views.push('inbox');
+  if (me.business !== null && hasPage(me, 'settings')) views.push('settings');
   if (me.user.role === 'system_admin') views.push('businesses');
   if (auditScope(me) !== null) views.push('audit');
   return views;

@@ -24,6 +24,7 @@ export class ApiError extends Error {
     this.code = code;
     this.fields = Array.isArray(extra.fields) ? extra.fields : [];
     this.problems = Array.isArray(extra.problems) ? extra.problems : [];
+    this.errors = Array.isArray(extra.errors) ? extra.errors : []; /* lead import: the row errors */
     this.reason = typeof extra.reason === 'string' ? extra.reason : null;
     this.retryAfter = Number.isFinite(extra.retryAfter) ? extra.retryAfter : null;
   }
@@ -90,9 +91,10 @@ function buildUrl(path, query) {
   return qs ? `${path}?${qs}` : path;
 }
 
-async function send(method, url, body, auth) {
+async function send(method, url, body, auth, raw = null) {
   const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json; charset=utf-8';
+  if (raw !== null) headers['Content-Type'] = raw.type;
+  else if (body !== undefined) headers['Content-Type'] = 'application/json; charset=utf-8';
   if (auth && accessToken) headers.Authorization = `Bearer ${accessToken}`;
   const acting = actingBusiness();
   if (auth && acting && !url.startsWith('/api/auth/')) headers['X-Business-Id'] = String(acting);
@@ -100,7 +102,7 @@ async function send(method, url, body, auth) {
     return await fetch(url, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: raw !== null ? raw.body : body === undefined ? undefined : JSON.stringify(body),
       credentials: 'same-origin',
       cache: 'no-store',
     });
@@ -126,7 +128,7 @@ function toError(res, data) {
     res.status,
     typeof e.code === 'string' ? e.code : code,
     typeof e.message === 'string' && e.message ? e.message : message,
-    { fields: e.fields, problems: e.problems, reason: e.reason, retryAfter },
+    { fields: e.fields, problems: e.problems, errors: e.errors, reason: e.reason, retryAfter },
   );
 }
 
@@ -167,14 +169,14 @@ export function refreshSession() {
  * ApiError. On 401 it renews the token once and retries; when that fails the
  * session is cleared and onSessionLost's callback runs.
  */
-export async function request(method, path, { body, query, auth = true } = {}) {
+export async function request(method, path, { body, query, auth = true, raw = null } = {}) {
   const url = buildUrl(path, query);
   const used = accessToken;
-  let res = await send(method, url, body, auth);
+  let res = await send(method, url, body, auth, raw);
   if (res.status === 401 && auth) {
     /* another request may already have renewed the token */
     const renewed = accessToken !== null && accessToken !== used ? true : await refreshSession();
-    if (renewed) res = await send(method, url, body, auth);
+    if (renewed) res = await send(method, url, body, auth, raw);
     if (!renewed || res.status === 401) {
       const err = toError(res, await readJson(res));
       clearSession();
@@ -190,6 +192,8 @@ export const post = (path, body) => request('POST', path, { body });
 export const patch = (path, body) => request('PATCH', path, { body });
 export const put = (path, body) => request('PUT', path, { body });
 export const del = (path, query) => request('DELETE', path, { query });
+/* A POST whose body is sent as is (a string or Blob) with this Content-Type, e.g. text/csv. */
+export const postRaw = (path, body, type, query) => request('POST', path, { raw: { body, type }, query });
 
 /* POST /api/auth/login. Resolves the user; rejects with invalid_credentials etc. */
 export async function login(email, password) {

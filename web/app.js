@@ -8,11 +8,15 @@ import { VIEW_LABELS, allowedViews, defaultView } from './access.js';
 import { describeError, h, notice } from './dom.js';
 import * as audit from './views/audit.js';
 import * as businesses from './views/businesses.js';
+import * as flows from './views/flows.js';
 import * as home from './views/home.js';
+import * as inbox from './views/inbox.js';
 import * as login from './views/login.js';
+import * as outbound from './views/outbound.js';
+import * as settings from './views/settings.js';
 import * as users from './views/users.js';
 
-const VIEWS = { home, users, businesses, audit };
+const VIEWS = { home, users, businesses, audit, outbound, flows, inbox, settings };
 const TOAST_MS = 8000;
 
 const el = {

@@ -14,6 +14,7 @@ DF_DEB_PACKAGES=(
 	libcurl4-openssl-dev libssl-dev libcrypt-dev
 	postgresql-15 postgresql-client-15 nginx spawn-fcgi openssl curl
 	clang libclang-rt-14-dev cppcheck clang-format wrk ca-certificates
+	chromium nodejs
 )
 
 df_log() { printf '==> %s\n' "$*" >&2; }
@@ -65,6 +66,11 @@ df_ensure_deps() {
 			missing+=("$p")
 		fi
 	done
+	# npm (the browser tier's playwright-core): Debian's npm package, unless the
+	# installed nodejs bundles its own npm (NodeSource's conflicts with Debian's).
+	if ! command -v npm >/dev/null 2>&1; then
+		missing+=(npm)
+	fi
 	if [ "${#missing[@]}" -eq 0 ]; then
 		return 0
 	fi

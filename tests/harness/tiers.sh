@@ -1,11 +1,11 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # DF_S_* are stack.sh globals
 # tests/harness/tiers.sh - the tiers of `./dev test` (and so of CI):
-# unit, integration, e2e, fuzz, lint, distcheck. Each tier adds to
+# unit, integration, e2e, browser, fuzz, lint, distcheck. Each tier adds to
 # DF_T_PASSED/DF_T_FAILED; df_test_main prints one final `N passed, N failed`.
 # Requires common.sh, pg.sh and stack.sh. Never reads stdin.
 
-DF_T_TIERS=(unit integration e2e fuzz lint distcheck)
+DF_T_TIERS=(unit integration e2e browser fuzz lint distcheck)
 DF_T_PASSED=0
 DF_T_FAILED=0
 DF_T_SUMMARY=()
@@ -381,6 +381,62 @@ df_tier_e2e() {
 		echo "note: LeakSanitizer reported leaks at process exit (see $DF_S_API_LOG); not counted"
 	fi
 	df_t_count e2e "$p" "$f"
+}
+
+# The admin UI in headless Debian chromium, driven by playwright-core from npm
+# (tests/browser/run.mjs), against the e2e stack started afresh. It fails,
+# never skips, when chromium or the npm install is unavailable.
+df_tier_browser() {
+	local dir="$DF_ROOT/tests/browser" log="$DF_T_LOGS/browser.log" p=0 f=0 rc
+	df_t_header browser
+	if ! command -v chromium >/dev/null 2>&1; then
+		df_t_count browser 0 1 "(chromium is not installed)"
+		return
+	fi
+	if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+		df_t_count browser 0 1 "(node or npm is not installed)"
+		return
+	fi
+	echo "npm ci in tests/browser (log: build/test-logs/browser-npm.log)"
+	if ! df_t_run "$DF_T_LOGS/browser-npm.log" 600 --quiet env -C "$dir" npm ci --no-audit --no-fund --prefer-offline; then
+		tail -n 30 "$DF_T_LOGS/browser-npm.log"
+		df_t_count browser 0 1 "(npm ci of playwright-core failed)"
+		return
+	fi
+	if ! df_t_asan_build; then
+		df_t_count browser 0 1 "(build failed)"
+		return
+	fi
+	if ! df_t_pg_setup; then
+		df_t_count browser 0 1 "(test database setup or migrate failed)"
+		return
+	fi
+	if ! df_t_stack_start; then
+		tail -n 40 "$DF_S_API_LOG" 2>/dev/null || true
+		tail -n 20 "$DF_S_NGINX/logs/error.log" 2>/dev/null || true
+		df_t_count browser 0 1 "(the test stack did not start)"
+		df_stack_stop
+		DF_T_STACK_ON=0
+		return
+	fi
+	rm -rf "$dir/screenshots"
+	df_t_run "$log" 1200 env NODE_TLS_REJECT_UNAUTHORIZED=0 NODE_NO_WARNINGS=1 \
+		node "$dir/run.mjs"
+	rc=$?
+	df_stack_stop
+	DF_T_STACK_ON=0
+	p="$(grep -cE '^ok [0-9]+' "$log" || true)"
+	f="$(grep -cE '^not ok [0-9]+' "$log" || true)"
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		[ "$rc" -eq 124 ] && echo "the browser tests timed out"
+		echo "tests/browser/run.mjs exited $rc with no failed test"
+		f=1
+	fi
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+		echo "no browser test ran"
+	fi
+	df_t_count browser "$p" "$f" "(screenshots: tests/browser/screenshots/)"
 }
 
 df_tier_fuzz() {
