@@ -60,4 +60,7 @@ void api_dispatch(api_ctx_t *ctx, http_request_t *req);
 /* The process context of the request being served. */
 api_ctx_t *api_ctx(const http_request_t *req);
 
+/* The business in effect for the request's principal, as a query parameter (request arena). */
+const char *api_business_param(http_request_t *req);
+
 #endif

@@ -51,4 +51,11 @@ int admin_audit_list_tenant(http_request_t *req);
  */
 int api_tenant_guard(http_request_t *req, const char *type, int64_t id);
 
+/*
+ * After a tenant-scoped lookup of type/id found nothing: answer 403 (+
+ * [SECURITY] line and audit row) for another tenant's resource, else 404.
+ * Returns 0 (the handler returns it) or ERR_*.
+ */
+int api_tenant_guard_miss(http_request_t *req, const char *type, int64_t id);
+
 #endif

@@ -247,6 +247,17 @@ int api_tenant_guard(http_request_t *req, const char *type, int64_t id)
 	return 1;
 }
 
+int api_tenant_guard_miss(http_request_t *req, const char *type, int64_t id)
+{
+	int rc = api_tenant_guard(req, type, id);
+
+	if (rc < 0)
+		return rc;
+	if (rc == 0) /* ours, yet gone between the two lookups */
+		http_reply_error(req, 404, "not_found", "no such resource", NULL);
+	return 0;
+}
+
 static void add_item(json_t *items, const PGresult *r, int i)
 {
 	json_t *details = json_loads(db_str(r, i, 13), 0, NULL);

@@ -31,6 +31,11 @@ api_ctx_t *api_ctx(const http_request_t *req)
 	return req->app;
 }
 
+const char *api_business_param(http_request_t *req)
+{
+	return db_i64s(req->arena, req->principal->business_id);
+}
+
 int api_ctx_init(api_ctx_t *ctx, const char *app_name, const char **err)
 {
 	char shm[64];

@@ -142,13 +142,13 @@ static json_t *state_json(const PGresult *r)
 static int lock_contact(http_request_t *req, int64_t id, PGresult **out)
 {
 	int err;
-	PGresult *r = DB_EXEC(req->db, req->arena, &err, "fapi_contact_lock", flow_api_bid(req),
-			      db_i64s(req->arena, id));
+	PGresult *r = DB_EXEC(req->db, req->arena, &err, "fapi_contact_lock",
+			      api_business_param(req), db_i64s(req->arena, id));
 
 	if (r == NULL)
 		return err;
 	if (PQntuples(r) == 0) {
-		err = flow_api_guard_miss(req, "contact", id);
+		err = api_tenant_guard_miss(req, "contact", id);
 		return err < 0 ? err : 1;
 	}
 	*out = r;
@@ -173,7 +173,7 @@ int flows_contacts_list(http_request_t *req)
 	}
 	if (http_query(req, "needs_human") != NULL)
 		nh = on ? "true" : "false";
-	r = DB_EXEC(req->db, req->arena, &err, "fapi_contacts_list", flow_api_bid(req),
+	r = DB_EXEC(req->db, req->arena, &err, "fapi_contacts_list", api_business_param(req),
 		    db_i64s(req->arena, size), db_i64s(req->arena, (page - 1) * size), nh);
 	if (r == NULL)
 		return err;
@@ -184,7 +184,7 @@ int flows_contacts_list(http_request_t *req)
 	}
 	if (PQntuples(r) == 0 && page > 1) {
 		PGresult *c = DB_EXEC(req->db, req->arena, &err, "fapi_contacts_count",
-				      flow_api_bid(req), nh);
+				      api_business_param(req), nh);
 
 		if (c == NULL) {
 			json_decref(items);
@@ -200,7 +200,7 @@ int flows_contacts_get(http_request_t *req)
 {
 	int64_t id = req->params[0], before = 0;
 	arena_t *a = req->arena;
-	const char *bid = flow_api_bid(req), *ids = db_i64s(a, id), *bq;
+	const char *bid = api_business_param(req), *ids = db_i64s(a, id), *bq;
 	PGresult *c, *s, *m;
 	json_t *msgs;
 	int err;
@@ -218,7 +218,7 @@ int flows_contacts_get(http_request_t *req)
 	if (c == NULL)
 		return err;
 	if (PQntuples(c) == 0)
-		return flow_api_guard_miss(req, "contact", id);
+		return api_tenant_guard_miss(req, "contact", id);
 	s = DB_EXEC(req->db, a, &err, "fapi_contact_state", bid, ids);
 	if (s == NULL)
 		return err;
@@ -273,7 +273,7 @@ int flows_contacts_reply(http_request_t *req)
 				     wa_text_payload(req->arena, text), req->principal->user_id,
 				     &mid);
 	if (rc == ERR_NOTFOUND)
-		return flow_api_guard_miss(req, "contact", id);
+		return api_tenant_guard_miss(req, "contact", id);
 	if (rc < 0)
 		return rc;
 	log_info("flows", "agent reply queued contact=%lld message=%lld user=%lld", (long long)id,
@@ -287,7 +287,7 @@ int flows_contacts_resolve(http_request_t *req)
 {
 	int64_t id = req->params[0];
 	arena_t *a = req->arena;
-	const char *bid = flow_api_bid(req), *ids = db_i64s(a, id);
+	const char *bid = api_business_param(req), *ids = db_i64s(a, id);
 	PGresult *r = NULL;
 	json_t *d;
 	int rc, err;

@@ -118,7 +118,7 @@ static json_t *flow_json(const PGresult *r, int i)
 static int reply_flow(http_request_t *req, int status, int64_t id)
 {
 	int err;
-	PGresult *r = DB_EXEC(req->db, req->arena, &err, "fapi_get", flow_api_bid(req),
+	PGresult *r = DB_EXEC(req->db, req->arena, &err, "fapi_get", api_business_param(req),
 			      db_i64s(req->arena, id));
 
 	if (r == NULL)
@@ -189,8 +189,8 @@ static void definition_cols(http_request_t *req, json_t *def, flow_cols_t *c)
 static int name_free(http_request_t *req, const char *name, int64_t self)
 {
 	int err;
-	PGresult *r = DB_EXEC(req->db, req->arena, &err, "fapi_name_taken", flow_api_bid(req), name,
-			      db_i64s(req->arena, self));
+	PGresult *r = DB_EXEC(req->db, req->arena, &err, "fapi_name_taken", api_business_param(req),
+			      name, db_i64s(req->arena, self));
 
 	if (r == NULL)
 		return err;
@@ -205,7 +205,7 @@ static int name_free(http_request_t *req, const char *name, int64_t self)
 static int save_version(http_request_t *req, int64_t id, const flow_cols_t *c, int64_t *version)
 {
 	arena_t *a = req->arena;
-	const char *bid = flow_api_bid(req), *ids = db_i64s(a, id);
+	const char *bid = api_business_param(req), *ids = db_i64s(a, id);
 	PGresult *r;
 	int err;
 
@@ -238,7 +238,7 @@ int flows_list(http_request_t *req)
 	}
 	if (http_query(req, "is_active") != NULL)
 		active = on ? "true" : "false";
-	r = DB_EXEC(req->db, req->arena, &err, "fapi_list", flow_api_bid(req),
+	r = DB_EXEC(req->db, req->arena, &err, "fapi_list", api_business_param(req),
 		    db_i64s(req->arena, size), db_i64s(req->arena, (page - 1) * size), active);
 	if (r == NULL)
 		return err;
@@ -254,8 +254,8 @@ int flows_list(http_request_t *req)
 		total = db_i64(r, i, 7);
 	}
 	if (PQntuples(r) == 0 && page > 1) {
-		PGresult *c =
-		    DB_EXEC(req->db, req->arena, &err, "fapi_count", flow_api_bid(req), active);
+		PGresult *c = DB_EXEC(req->db, req->arena, &err, "fapi_count",
+				      api_business_param(req), active);
 
 		if (c == NULL) {
 			json_decref(items);
@@ -271,13 +271,13 @@ int flows_get(http_request_t *req)
 {
 	int64_t id = req->params[0];
 	int err;
-	PGresult *r = DB_EXEC(req->db, req->arena, &err, "fapi_get", flow_api_bid(req),
+	PGresult *r = DB_EXEC(req->db, req->arena, &err, "fapi_get", api_business_param(req),
 			      db_i64s(req->arena, id));
 
 	if (r == NULL)
 		return err;
 	if (PQntuples(r) == 0)
-		return flow_api_guard_miss(req, "flow", id);
+		return api_tenant_guard_miss(req, "flow", id);
 	http_reply_json(req, 200, json_pack("{s:o}", "flow", flow_json(r, 0)));
 	return 0;
 }
@@ -298,7 +298,7 @@ int flows_create(http_request_t *req)
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
 	/* a concurrent create of the same name loses on the unique key: ERR_CONFLICT, 409 */
-	r = DB_EXEC(req->db, req->arena, &err, "fapi_insert", flow_api_bid(req), c.name,
+	r = DB_EXEC(req->db, req->arena, &err, "fapi_insert", api_business_param(req), c.name,
 		    c.description, c.is_active, c.keywords, c.config,
 		    db_i64s(req->arena, req->principal->user_id));
 	if (r == NULL)
@@ -323,12 +323,12 @@ int flows_replace(http_request_t *req)
 	PGresult *r;
 	int rc, err;
 
-	r = DB_EXEC(req->db, req->arena, &err, "fapi_lock", flow_api_bid(req),
+	r = DB_EXEC(req->db, req->arena, &err, "fapi_lock", api_business_param(req),
 		    db_i64s(req->arena, id));
 	if (r == NULL)
 		return err;
 	if (PQntuples(r) == 0)
-		return flow_api_guard_miss(req, "flow", id);
+		return api_tenant_guard_miss(req, "flow", id);
 	rc = definition_body(req, &def);
 	if (rc != 0)
 		return 0;
@@ -353,7 +353,7 @@ int flows_delete(http_request_t *req)
 {
 	int64_t id = req->params[0], in_use;
 	arena_t *a = req->arena;
-	const char *bid = flow_api_bid(req), *ids = db_i64s(a, id), *force;
+	const char *bid = api_business_param(req), *ids = db_i64s(a, id), *force;
 	bool forced = false;
 	PGresult *r;
 	int err;
@@ -374,7 +374,7 @@ int flows_delete(http_request_t *req)
 	if (r == NULL)
 		return err;
 	if (PQntuples(r) == 0)
-		return flow_api_guard_miss(req, "flow", id);
+		return api_tenant_guard_miss(req, "flow", id);
 	/* contacts before the flow row: the webhook holds a contact's lock when its
 	 * state row's foreign key share-locks the flow */
 	if (forced && DB_EXEC(req->db, a, &err, "fapi_lock_contacts", bid, ids) == NULL)
@@ -383,7 +383,7 @@ int flows_delete(http_request_t *req)
 	if (r == NULL)
 		return err;
 	if (PQntuples(r) == 0) /* deleted meanwhile */
-		return flow_api_guard_miss(req, "flow", id);
+		return api_tenant_guard_miss(req, "flow", id);
 	r = DB_EXEC(req->db, a, &err, "fapi_sessions", bid, ids);
 	if (r == NULL)
 		return err;
@@ -422,7 +422,7 @@ int flows_delete(http_request_t *req)
 static int set_active(http_request_t *req, bool on)
 {
 	int64_t id = req->params[0];
-	const char *bid = flow_api_bid(req), *ids = db_i64s(req->arena, id);
+	const char *bid = api_business_param(req), *ids = db_i64s(req->arena, id);
 	bool changed;
 	PGresult *r;
 	int err;
@@ -431,7 +431,7 @@ static int set_active(http_request_t *req, bool on)
 	if (r == NULL)
 		return err;
 	if (PQntuples(r) == 0)
-		return flow_api_guard_miss(req, "flow", id);
+		return api_tenant_guard_miss(req, "flow", id);
 	changed = db_bool(r, 0, 0) != on;
 	if (changed && DB_EXEC(req->db, req->arena, &err, "fapi_set_active", bid, ids,
 			       on ? "true" : "false") == NULL)
@@ -456,7 +456,7 @@ int flows_deactivate(http_request_t *req)
 int flows_versions(http_request_t *req)
 {
 	int64_t id = req->params[0], page, size, total = 0;
-	const char *bid = flow_api_bid(req), *ids = db_i64s(req->arena, id);
+	const char *bid = api_business_param(req), *ids = db_i64s(req->arena, id);
 	PGresult *r;
 	json_t *items;
 	int err;
@@ -473,7 +473,7 @@ int flows_versions(http_request_t *req)
 		if (e == NULL)
 			return err;
 		if (PQntuples(e) == 0)
-			return flow_api_guard_miss(req, "flow", id);
+			return api_tenant_guard_miss(req, "flow", id);
 		e = DB_EXEC(req->db, req->arena, &err, "fapi_versions_count", bid, ids);
 		if (e == NULL)
 			return err;
@@ -608,7 +608,7 @@ int flows_simulate(http_request_t *req)
 		return 0;
 	rc = flow_store_current(req->db, req->arena, req->principal->business_id, id, &ref);
 	if (rc == ERR_NOTFOUND)
-		return flow_api_guard_miss(req, "flow", id);
+		return api_tenant_guard_miss(req, "flow", id);
 	if (rc < 0)
 		return rc;
 	memset(&sim, 0, sizeof(sim));

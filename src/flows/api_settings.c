@@ -68,7 +68,7 @@ static json_t *account_json(const PGresult *r)
 int flows_settings_get(http_request_t *req)
 {
 	int err;
-	PGresult *r = DB_EXEC(req->db, req->arena, &err, "fapi_wa_get", flow_api_bid(req));
+	PGresult *r = DB_EXEC(req->db, req->arena, &err, "fapi_wa_get", api_business_param(req));
 
 	if (r == NULL)
 		return err;
@@ -141,7 +141,7 @@ static int taken(http_request_t *req, const char *stmt, const char *value, const
 int flows_settings_put(http_request_t *req)
 {
 	arena_t *a = req->arena;
-	const char *bid = flow_api_bid(req);
+	const char *bid = api_business_param(req);
 	json_fielderr_t fe;
 	wa_fields_t f = {0};
 	json_t *changed, *body = req->json;

@@ -6,8 +6,9 @@
  *
  * Every handler runs inside the dispatcher's transaction, scoped to the
  * caller's tenant (RLS), and also filters on business_id explicitly. A
- * lookup by id that finds nothing ends with flow_api_guard_miss(), which
- * tells "another tenant's" (403 + [SECURITY]) from "does not exist" (404).
+ * lookup by id that finds nothing ends with api_tenant_guard_miss()
+ * (handlers.h), which tells "another tenant's" (403 + [SECURITY]) from "does
+ * not exist" (404).
  * Writers of a contact's conversation lock the contact row first (contacts
  * FOR UPDATE), the order the webhook processing uses.
  */
@@ -18,6 +19,8 @@
 #include <libpq-fe.h>
 #include <stdint.h>
 
+#include "dialflow/api.h"
+#include "dialflow/handlers.h"
 #include "dialflow/http.h"
 
 /*
@@ -68,16 +71,6 @@ int flows_settings_get(http_request_t *req);
 int flows_settings_put(http_request_t *req);
 
 /* --- helpers (src/flows/routes.c) ----------------------------------------- */
-
-/* The caller's tenant id as a statement parameter. */
-const char *flow_api_bid(http_request_t *req);
-
-/*
- * After a tenant-scoped lookup of type/id found nothing: answer 403 (+
- * [SECURITY] line and a detached audit row) for another tenant's resource,
- * else 404. Returns 0 (the handler returns it) or ERR_*.
- */
-int flow_api_guard_miss(http_request_t *req, const char *type, int64_t id);
 
 /* Column helpers for JSON answers: SQL NULL becomes JSON null. */
 json_t *flow_api_jstr(const PGresult *r, int row, int col);

@@ -60,22 +60,6 @@ void flows_api_register(void)
 
 /* --- helpers -------------------------------------------------------------- */
 
-const char *flow_api_bid(http_request_t *req)
-{
-	return db_i64s(req->arena, req->principal->business_id);
-}
-
-int flow_api_guard_miss(http_request_t *req, const char *type, int64_t id)
-{
-	int rc = api_tenant_guard(req, type, id);
-
-	if (rc < 0)
-		return rc;
-	if (rc == 0) /* ours, yet gone between the two lookups */
-		http_reply_error(req, 404, "not_found", "no such resource", NULL);
-	return 0;
-}
-
 json_t *flow_api_jstr(const PGresult *r, int row, int col)
 {
 	return db_isnull(r, row, col) ? json_null() : json_string(db_str(r, row, col));

@@ -20,26 +20,11 @@ void outbound_apiutil_register(void)
 	db_register(stmts, sizeof(stmts) / sizeof(stmts[0]));
 }
 
-const char *outbound_bid(http_request_t *req)
-{
-	return db_i64s(req->arena, req->principal->business_id);
-}
-
-int outbound_guard_miss(http_request_t *req, const char *type, int64_t id)
-{
-	int rc = api_tenant_guard(req, type, id);
-
-	if (rc < 0)
-		return rc;
-	if (rc == 0) /* ours, yet gone between the two lookups */
-		http_reply_error(req, 404, "not_found", "no such resource", NULL);
-	return 0;
-}
-
 int outbound_business_country(http_request_t *req, const char **out)
 {
 	int err;
-	PGresult *r = DB_EXEC(req->db, req->arena, &err, "ob_business_country", outbound_bid(req));
+	PGresult *r =
+	    DB_EXEC(req->db, req->arena, &err, "ob_business_country", api_business_param(req));
 
 	if (r == NULL)
 		return err;

@@ -84,7 +84,7 @@ int outbound_calls_list(http_request_t *req)
 		if (rc != 0)
 			return rc < 0 ? rc : 0;
 	}
-	p[0] = outbound_bid(req);
+	p[0] = api_business_param(req);
 	p[3] = run_id > 0 ? db_i64s(a, run_id) : NULL;
 	p[4] = lead_id > 0 ? db_i64s(a, lead_id) : NULL;
 	p[5] = db_i64s(a, size);

@@ -186,7 +186,7 @@ static PGresult *upsert(http_request_t *req, const outbound_import_t *imp, int64
 		email[i] = imp->rows[i].email;
 		notes[i] = imp->rows[i].notes;
 	}
-	return DB_EXEC(req->db, a, err, "ob_leads_upsert", outbound_bid(req),
+	return DB_EXEC(req->db, a, err, "ob_leads_upsert", api_business_param(req),
 		       outbound_text_array(a, phone, imp->nrows),
 		       outbound_text_array(a, name, imp->nrows),
 		       outbound_text_array(a, email, imp->nrows),
@@ -242,7 +242,7 @@ int outbound_leads_import(http_request_t *req)
 		return rc < 0 ? rc : 0;
 	if (list_name == NULL)
 		list_name = default_list_name(a);
-	r = DB_EXEC(req->db, a, &err, "ob_list_insert", outbound_bid(req), list_name,
+	r = DB_EXEC(req->db, a, &err, "ob_list_insert", api_business_param(req), list_name,
 		    db_i64s(a, req->principal->user_id));
 	if (r == NULL)
 		return err;
@@ -343,7 +343,7 @@ int outbound_leads_list(http_request_t *req)
 		http_reply_invalid(req, &fe);
 		return 0;
 	}
-	p[0] = outbound_bid(req);
+	p[0] = api_business_param(req);
 	if (list_id > 0) {
 		/* a filter naming another tenant's list is refused like a path id */
 		int rc = api_tenant_guard(req, "list", list_id);
@@ -398,11 +398,11 @@ int outbound_leads_update(http_request_t *req)
 	PGresult *r, *lead;
 	int err;
 
-	r = DB_EXEC(req->db, a, &err, "ob_lead_lock", outbound_bid(req), db_i64s(a, id));
+	r = DB_EXEC(req->db, a, &err, "ob_lead_lock", api_business_param(req), db_i64s(a, id));
 	if (r == NULL)
 		return err;
 	if (PQntuples(r) == 0)
-		return outbound_guard_miss(req, "lead", id);
+		return api_tenant_guard_miss(req, "lead", id);
 	json_fielderr_init(&fe, a);
 	if (!json_is_object(req->json)) {
 		json_fielderr_add(&fe, "body", "must be a JSON object");
@@ -436,12 +436,12 @@ int outbound_leads_update(http_request_t *req)
 		http_reply_invalid(req, &fe);
 		return 0;
 	}
-	lead = DB_EXEC(req->db, a, &err, "ob_lead_update", outbound_bid(req), db_i64s(a, id), name,
-		       status, has_dnc > 0 ? (dnc ? "true" : "false") : NULL, email, notes);
+	lead = DB_EXEC(req->db, a, &err, "ob_lead_update", api_business_param(req), db_i64s(a, id),
+		       name, status, has_dnc > 0 ? (dnc ? "true" : "false") : NULL, email, notes);
 	if (lead == NULL)
 		return err;
 	if (has_dnc > 0 && dnc) {
-		r = DB_EXEC(req->db, a, &err, "ob_lead_jobs_dnc", outbound_bid(req),
+		r = DB_EXEC(req->db, a, &err, "ob_lead_jobs_dnc", api_business_param(req),
 			    db_i64s(a, id));
 		if (r == NULL)
 			return err;
@@ -492,7 +492,7 @@ int outbound_lists_list(http_request_t *req)
 
 	if (http_paging(req, &page, &size) < 0)
 		return 0;
-	r = DB_EXEC(req->db, req->arena, &err, "ob_lists_list", outbound_bid(req),
+	r = DB_EXEC(req->db, req->arena, &err, "ob_lists_list", api_business_param(req),
 		    db_i64s(req->arena, size), db_i64s(req->arena, (page - 1) * size));
 	if (r == NULL)
 		return err;
@@ -507,8 +507,8 @@ int outbound_lists_list(http_request_t *req)
 	}
 	if (PQntuples(r) == 0) {
 		/* the count rides on the page's rows; an empty page needs it asked */
-		PGresult *c = DB_EXEC(req->db, req->arena, &err, "ob_lists_list", outbound_bid(req),
-				      "1", "0");
+		PGresult *c = DB_EXEC(req->db, req->arena, &err, "ob_lists_list",
+				      api_business_param(req), "1", "0");
 
 		if (c == NULL) {
 			json_decref(items);

@@ -5,8 +5,9 @@
  *
  * Every handler runs inside the dispatcher's transaction, scoped to the
  * caller's tenant (RLS), and also filters on business_id explicitly. A
- * lookup by id that finds nothing ends with outbound_guard_miss(), which
- * tells "another tenant's" (403 + [SECURITY]) from "does not exist" (404).
+ * lookup by id that finds nothing ends with api_tenant_guard_miss()
+ * (handlers.h), which tells "another tenant's" (403 + [SECURITY]) from "does
+ * not exist" (404).
  */
 #ifndef DIALFLOW_OUTBOUND_API_H
 #define DIALFLOW_OUTBOUND_API_H
@@ -15,6 +16,8 @@
 #include <libpq-fe.h>
 #include <stdint.h>
 
+#include "dialflow/api.h"
+#include "dialflow/handlers.h"
 #include "dialflow/http.h"
 
 /*
@@ -70,16 +73,6 @@ int outbound_script_parse(http_request_t *req, json_t *obj, const char *prefix, 
 			  const char *country, json_t **out, json_fielderr_t *fe);
 
 /* --- src/outbound/apiutil.c ------------------------------------------------ */
-
-/* The caller's tenant id as a statement parameter. */
-const char *outbound_bid(http_request_t *req);
-
-/*
- * After a tenant-scoped lookup of type/id found nothing: answer 403 (+
- * [SECURITY] line and audit row) for another tenant's resource, else 404.
- * Returns 0 (the handler returns it, so the audit row commits) or ERR_*.
- */
-int outbound_guard_miss(http_request_t *req, const char *type, int64_t id);
 
 /* The business's default country (ISO alpha-2) into *out. Returns 0 or ERR_*. */
 int outbound_business_country(http_request_t *req, const char **out);

@@ -258,7 +258,7 @@ static json_t *run_json(const PGresult *r, int i)
 static int load_run(http_request_t *req, int64_t id, json_t **out)
 {
 	int err;
-	PGresult *r = DB_EXEC(req->db, req->arena, &err, "ob_run_get", outbound_bid(req),
+	PGresult *r = DB_EXEC(req->db, req->arena, &err, "ob_run_get", api_business_param(req),
 			      stale_s(req), db_i64s(req->arena, id));
 
 	*out = NULL;
@@ -368,7 +368,7 @@ static int resolve_leads(http_request_t *req, const char *ids, int64_t *dialable
 	const char *missing;
 	int err;
 
-	r = DB_EXEC(req->db, a, &err, "ob_leads_resolve", outbound_bid(req), ids);
+	r = DB_EXEC(req->db, a, &err, "ob_leads_resolve", api_business_param(req), ids);
 	if (r == NULL)
 		return err;
 	*dialable = db_i64(r, 0, 0);
@@ -407,7 +407,7 @@ static void reply_nothing_to_dial(http_request_t *req, const char *field, int64_
 int outbound_runs_create(http_request_t *req)
 {
 	arena_t *a = req->arena;
-	const char *bid = outbound_bid(req), *ids = NULL, *script = NULL;
+	const char *bid = api_business_param(req), *ids = NULL, *script = NULL;
 	json_fielderr_t fe;
 	run_input_t in;
 	int64_t dialable = 0, dnc = 0, run_id, jobs;
@@ -433,7 +433,7 @@ int outbound_runs_create(http_request_t *req)
 		if (r == NULL)
 			return err;
 		if (PQntuples(r) == 0)
-			return outbound_guard_miss(req, "list", in.list_id);
+			return api_tenant_guard_miss(req, "list", in.list_id);
 		r = DB_EXEC(req->db, a, &err, "ob_list_counts", bid, db_i64s(a, in.list_id));
 		if (r == NULL)
 			return err;
@@ -458,7 +458,7 @@ int outbound_runs_create(http_request_t *req)
 		if (r == NULL)
 			return err;
 		if (PQntuples(r) == 0)
-			return outbound_guard_miss(req, "script", in.script_id);
+			return api_tenant_guard_miss(req, "script", in.script_id);
 		script = db_str(r, 0, 0);
 	} else if (in.script != NULL) {
 		size_t len;
@@ -543,7 +543,7 @@ int outbound_runs_list(http_request_t *req)
 		http_reply_invalid(req, &fe);
 		return 0;
 	}
-	r = DB_EXEC(req->db, req->arena, &err, "ob_run_list", outbound_bid(req), stale_s(req),
+	r = DB_EXEC(req->db, req->arena, &err, "ob_run_list", api_business_param(req), stale_s(req),
 		    status, db_i64s(req->arena, size), db_i64s(req->arena, (page - 1) * size));
 	if (r == NULL)
 		return err;
@@ -553,8 +553,8 @@ int outbound_runs_list(http_request_t *req)
 		total = db_i64(r, i, RC_NCOLS);
 	}
 	if (PQntuples(r) == 0) {
-		PGresult *c =
-		    DB_EXEC(req->db, req->arena, &err, "ob_run_count", outbound_bid(req), status);
+		PGresult *c = DB_EXEC(req->db, req->arena, &err, "ob_run_count",
+				      api_business_param(req), status);
 
 		if (c == NULL) {
 			json_decref(items);
@@ -574,7 +574,7 @@ int outbound_runs_get(http_request_t *req)
 	if (err < 0)
 		return err;
 	if (run == NULL)
-		return outbound_guard_miss(req, "run", req->params[0]);
+		return api_tenant_guard_miss(req, "run", req->params[0]);
 	http_reply_json(req, 200, json_pack("{s:o}", "run", run));
 	return 0;
 }
@@ -610,7 +610,7 @@ int outbound_runs_jobs(http_request_t *req)
 {
 	arena_t *a = req->arena;
 	int64_t id = req->params[0], page, size, total = 0;
-	const char *status, *bid = outbound_bid(req);
+	const char *status, *bid = api_business_param(req);
 	json_fielderr_t fe;
 	PGresult *r;
 	json_t *items;
@@ -620,7 +620,7 @@ int outbound_runs_jobs(http_request_t *req)
 	if (r == NULL)
 		return err;
 	if (PQntuples(r) == 0)
-		return outbound_guard_miss(req, "run", id);
+		return api_tenant_guard_miss(req, "run", id);
 	if (http_paging(req, &page, &size) < 0)
 		return 0;
 	json_fielderr_init(&fe, a);
@@ -663,7 +663,7 @@ static int stop_stale_run(http_request_t *req, const PGresult *run, bool *stoppe
 {
 	arena_t *a = req->arena;
 	int64_t id = db_i64(run, 0, RC_ID), age = db_i64(run, 0, RC_HEARTBEAT_AGE);
-	const char *bid = outbound_bid(req), *ids = db_i64s(a, id);
+	const char *bid = api_business_param(req), *ids = db_i64s(a, id);
 	int64_t failed, lost;
 	char worker[160];
 	PGresult *r;
@@ -726,7 +726,7 @@ int outbound_runs_active(http_request_t *req)
 	bool stopped = false;
 	int err;
 
-	r = DB_EXEC(req->db, a, &err, "ob_run_active", outbound_bid(req), stale_s(req));
+	r = DB_EXEC(req->db, a, &err, "ob_run_active", api_business_param(req), stale_s(req));
 	if (r == NULL)
 		return err;
 	if (PQntuples(r) == 0) {
@@ -746,8 +746,8 @@ int outbound_runs_active(http_request_t *req)
 				return err;
 			if (!stopped) {
 				/* it moved under the row lock (a heartbeat, an end): look again */
-				r = DB_EXEC(req->db, a, &err, "ob_run_active", outbound_bid(req),
-					    stale_s(req));
+				r = DB_EXEC(req->db, a, &err, "ob_run_active",
+					    api_business_param(req), stale_s(req));
 				if (r == NULL)
 					return err;
 				if (PQntuples(r) == 0) {
@@ -773,14 +773,14 @@ int outbound_runs_active(http_request_t *req)
 static int lock_run(http_request_t *req, int64_t id, const char **status)
 {
 	int err;
-	PGresult *r = DB_EXEC(req->db, req->arena, &err, "ob_run_lock", outbound_bid(req),
+	PGresult *r = DB_EXEC(req->db, req->arena, &err, "ob_run_lock", api_business_param(req),
 			      db_i64s(req->arena, id));
 
 	*status = NULL;
 	if (r == NULL)
 		return err;
 	if (PQntuples(r) == 0)
-		return outbound_guard_miss(req, "run", id);
+		return api_tenant_guard_miss(req, "run", id);
 	*status = db_str(r, 0, 0);
 	return 0;
 }
@@ -789,7 +789,7 @@ int outbound_runs_cancel(http_request_t *req)
 {
 	arena_t *a = req->arena;
 	int64_t id = req->params[0], cancelled;
-	const char *bid = outbound_bid(req), *ids = db_i64s(a, id), *status;
+	const char *bid = api_business_param(req), *ids = db_i64s(a, id), *status;
 	bool ended;
 	json_t *run;
 	PGresult *r;
@@ -847,7 +847,7 @@ int outbound_runs_force_cancel(http_request_t *req)
 {
 	arena_t *a = req->arena;
 	int64_t id = req->params[0], cancelled = 0, hangups;
-	const char *bid = outbound_bid(req), *ids = db_i64s(a, id), *status;
+	const char *bid = api_business_param(req), *ids = db_i64s(a, id), *status;
 	bool was_active;
 	json_t *run;
 	PGresult *r;

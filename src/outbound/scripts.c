@@ -383,7 +383,7 @@ int outbound_scripts_list(http_request_t *req)
 
 	if (http_paging(req, &page, &size) < 0)
 		return 0;
-	r = DB_EXEC(req->db, req->arena, &err, "ob_scripts_list", outbound_bid(req),
+	r = DB_EXEC(req->db, req->arena, &err, "ob_scripts_list", api_business_param(req),
 		    db_i64s(req->arena, size), db_i64s(req->arena, (page - 1) * size));
 	if (r == NULL)
 		return err;
@@ -394,7 +394,7 @@ int outbound_scripts_list(http_request_t *req)
 	}
 	if (PQntuples(r) == 0 && page > 1) {
 		PGresult *c =
-		    DB_EXEC(req->db, req->arena, &err, "ob_scripts_count", outbound_bid(req));
+		    DB_EXEC(req->db, req->arena, &err, "ob_scripts_count", api_business_param(req));
 
 		if (c == NULL) {
 			json_decref(items);
@@ -410,13 +410,13 @@ int outbound_scripts_get(http_request_t *req)
 {
 	int64_t id = req->params[0];
 	int err;
-	PGresult *r = DB_EXEC(req->db, req->arena, &err, "ob_script_get", outbound_bid(req),
+	PGresult *r = DB_EXEC(req->db, req->arena, &err, "ob_script_get", api_business_param(req),
 			      db_i64s(req->arena, id));
 
 	if (r == NULL)
 		return err;
 	if (PQntuples(r) == 0)
-		return outbound_guard_miss(req, "script", id);
+		return api_tenant_guard_miss(req, "script", id);
 	http_reply_json(req, 200, json_pack("{s:o}", "script", script_json(r, 0)));
 	return 0;
 }
@@ -431,7 +431,7 @@ int outbound_scripts_create(http_request_t *req)
 	rc = script_body(req, &s);
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
-	p[0] = outbound_bid(req);
+	p[0] = api_business_param(req);
 	script_params(req, s, p + 1);
 	r = db_exec(req->db, req->arena, "ob_script_insert", 9, p, &err);
 	if (r == NULL)
@@ -451,16 +451,16 @@ int outbound_scripts_replace(http_request_t *req)
 	PGresult *r;
 	int rc, err;
 
-	r = DB_EXEC(req->db, req->arena, &err, "ob_script_lock", outbound_bid(req),
+	r = DB_EXEC(req->db, req->arena, &err, "ob_script_lock", api_business_param(req),
 		    db_i64s(req->arena, id));
 	if (r == NULL)
 		return err;
 	if (PQntuples(r) == 0)
-		return outbound_guard_miss(req, "script", id);
+		return api_tenant_guard_miss(req, "script", id);
 	rc = script_body(req, &s);
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
-	p[0] = outbound_bid(req);
+	p[0] = api_business_param(req);
 	p[1] = db_i64s(req->arena, id);
 	script_params(req, s, p + 2);
 	r = db_exec(req->db, req->arena, "ob_script_update", 10, p, &err);
@@ -476,7 +476,7 @@ int outbound_scripts_replace(http_request_t *req)
 int outbound_scripts_delete(http_request_t *req)
 {
 	int64_t id = req->params[0];
-	const char *bid = outbound_bid(req), *ids = db_i64s(req->arena, id);
+	const char *bid = api_business_param(req), *ids = db_i64s(req->arena, id);
 	PGresult *r;
 	int err;
 
@@ -484,7 +484,7 @@ int outbound_scripts_delete(http_request_t *req)
 	if (r == NULL)
 		return err;
 	if (PQntuples(r) == 0)
-		return outbound_guard_miss(req, "script", id);
+		return api_tenant_guard_miss(req, "script", id);
 	r = DB_EXEC(req->db, req->arena, &err, "ob_script_in_use", bid, ids);
 	if (r == NULL)
 		return err;

@@ -12,6 +12,11 @@
 
 void at_ctx_init(api_ctx_t *ctx, char *secret)
 {
+	at_ctx_init_named(ctx, secret, "itest_api");
+}
+
+void at_ctx_init_named(api_ctx_t *ctx, char *secret, const char *application_name)
+{
 	char path[] = "/tmp/itest-api-secret-XXXXXX";
 	const char *err = NULL;
 	int fd;
@@ -26,7 +31,7 @@ void at_ctx_init(api_ctx_t *ctx, char *secret)
 	setenv("DIALFLOW_JWT_SECRET_FILE", path, 1);
 	setenv("DIALFLOW_API_DATABASE_URL", itest_db_url(), 1);
 	unsetenv("DIALFLOW_API_DB_ROLE"); /* dialflow_app, as in production */
-	if (api_ctx_init(ctx, "itest_api", &err) < 0)
+	if (api_ctx_init(ctx, application_name, &err) < 0)
 		fail_msg("api_ctx_init: %s", err);
 	unlink(path);
 }

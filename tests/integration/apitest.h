@@ -26,6 +26,8 @@ typedef struct at_resp {
  * with a fresh JWT secret (secret_out, 64 bytes, keeps it alive).
  */
 void at_ctx_init(api_ctx_t *ctx, char *secret_out);
+/* The same with the database connection's application_name (pg_stat_activity). */
+void at_ctx_init_named(api_ctx_t *ctx, char *secret_out, const char *application_name);
 void at_ctx_free(api_ctx_t *ctx);
 
 /* An access token for user on ctx's key ring. Caller frees. */

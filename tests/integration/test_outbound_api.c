@@ -10,7 +10,7 @@
  * The state no API call can reach (a heartbeat an hour old, a job in
  * `calling`, a dead worker fleet) is set through the owner connection.
  */
-#include "itest.h"
+#include "apitest.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -39,20 +39,13 @@ typedef struct tenant {
 	char bid[24];
 } tenant_t;
 
-typedef struct resp {
-	int status;
-	json_t *json; /* NULL for an empty or non-JSON body */
-} resp_t;
+typedef at_resp_t resp_t; /* apitest.h: status, json */
 
 /* --- plumbing -------------------------------------------------------------- */
 
 static char *token_for(int64_t user)
 {
-	char *t = auth_jwt_issue(fx.ctx.keys, &fx.ctx.policy, fx.ctx.cfg.jwt_kid, user, 1, 900,
-				 time(NULL));
-
-	assert_non_null(t);
-	return t;
+	return at_token(&fx.ctx, user);
 }
 
 static void tenant_new(tenant_t *t, const char *country)
@@ -80,36 +73,7 @@ static void tenant_free(tenant_t *t)
 static resp_t call_ctx(api_ctx_t *ctx, const char *method, const char *uri, const char *token,
 		       const char *ctype, const char *body)
 {
-	arena_t *a = arena_new(16384);
-	http_request_t req;
-	char auth[1200];
-	const char *envp[2] = {NULL, NULL};
-	const char *q = strchr(uri, '?');
-	resp_t out = {0, NULL};
-
-	memset(&req, 0, sizeof(req));
-	req.arena = a;
-	req.method = http_method_parse(method);
-	req.method_name = method;
-	req.path = q ? arena_strndup(a, uri, (size_t)(q - uri)) : uri;
-	req.query = q ? q + 1 : "";
-	req.content_type = ctype;
-	req.body_type = http_body_type(ctype);
-	req.body = body ? body : "";
-	req.body_len = body ? strlen(body) : 0;
-	req.remote_addr = "127.0.0.1";
-	req.request_id = "itest-outbound";
-	if (token != NULL) {
-		snprintf(auth, sizeof(auth), "HTTP_AUTHORIZATION=Bearer %s", token);
-		envp[0] = auth;
-	}
-	req.envp = envp;
-	api_dispatch(ctx, &req);
-	out.status = req.status;
-	if (req.resp_body != NULL && req.resp_len > 0)
-		out.json = json_loadb(req.resp_body, req.resp_len, 0, NULL);
-	arena_free(a);
-	return out;
+	return at_call(ctx, method, uri, token, ctype, body, NULL, "itest-outbound");
 }
 
 static resp_t call(const char *method, const char *uri, const char *token, const char *json)
@@ -119,8 +83,7 @@ static resp_t call(const char *method, const char *uri, const char *token, const
 
 static void resp_free(resp_t *r)
 {
-	json_decref(r->json);
-	r->json = NULL;
+	at_free(r);
 }
 
 /* The value at a dotted path ("run.id", "items.0.status"). */
@@ -141,26 +104,12 @@ static json_t *jget(json_t *v, const char *path)
 
 static int64_t jint(const resp_t *r, const char *path)
 {
-	json_t *v = jget(r->json, path);
-
-	if (!json_is_integer(v)) {
-		char *s = r->json ? json_dumps(r->json, JSON_COMPACT) : NULL;
-
-		fail_msg("%s is not an integer in %s", path, s ? s : "(no body)");
-	}
-	return json_integer_value(v);
+	return at_int(r, path);
 }
 
 static const char *jstr(const resp_t *r, const char *path)
 {
-	json_t *v = jget(r->json, path);
-
-	if (!json_is_string(v)) {
-		char *s = r->json ? json_dumps(r->json, JSON_COMPACT) : NULL;
-
-		fail_msg("%s is not a string in %s", path, s ? s : "(no body)");
-	}
-	return json_string_value(v);
+	return at_str(r, path);
 }
 
 static bool jbool(const resp_t *r, const char *path)
@@ -172,25 +121,8 @@ static bool jbool(const resp_t *r, const char *path)
 	return json_is_true(v);
 }
 
-static void expect_status_at(const resp_t *r, int want, const char *file, int line)
-{
-	if (r->status != want) {
-		char *s = r->json ? json_dumps(r->json, JSON_COMPACT) : NULL;
-
-		fail_msg("%s:%d: status %d, want %d: %s", file, line, r->status, want,
-			 s ? s : "(no body)");
-	}
-}
-#define STATUS(r, want) expect_status_at(&(r), (want), __FILE__, __LINE__)
-
-static void expect_error_at(const resp_t *r, int status, const char *code, const char *file,
-			    int line)
-{
-	expect_status_at(r, status, file, line);
-	if (strcmp(jstr(r, "error.code"), code) != 0)
-		fail_msg("%s:%d: error.code %s, want %s", file, line, jstr(r, "error.code"), code);
-}
-#define ERROR(r, st, code) expect_error_at(&(r), (st), (code), __FILE__, __LINE__)
+#define STATUS(r, want)	   AT_STATUS(r, want)
+#define ERROR(r, st, code) AT_ERROR(r, st, code)
 
 static const char *s64(char *buf, int64_t v)
 {
@@ -326,23 +258,9 @@ static int64_t audit_rows(const char *tag, const char *action, const char *type,
 
 static int group_setup(void **state)
 {
-	const char *err = NULL;
-	char path[] = "/tmp/itest-outbound-secret-XXXXXX";
-	int fd;
-
 	(void)state;
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	assert_int_equal(auth_random_token(fx.secret, sizeof(fx.secret), 24), 0);
-	assert_int_equal(write(fd, fx.secret, strlen(fx.secret)), (ssize_t)strlen(fx.secret));
-	close(fd);
-	setenv("DIALFLOW_JWT_SECRET_FILE", path, 1);
-	setenv("DIALFLOW_API_DATABASE_URL", itest_db_url(), 1);
-	unsetenv("DIALFLOW_API_DB_ROLE"); /* dialflow_app, as in production */
-	if (api_ctx_init(&fx.ctx, "itest_outbound_api", &err) < 0 ||
-	    api_ctx_init(&fx.ctx2, "itest_outbound_api2", &err) < 0)
-		fail_msg("api_ctx_init: %s", err);
-	unlink(path);
+	at_ctx_init_named(&fx.ctx, fx.secret, "itest_outbound_api");
+	at_ctx_init_named(&fx.ctx2, fx.secret, "itest_outbound_api2");
 	fx.ctx.cfg.run_stale_s = fx.ctx2.cfg.run_stale_s = 30;
 	fx.ctx.cfg.worker_stale_s = fx.ctx2.cfg.worker_stale_s = 5;
 	itest_unique(fx.tag, sizeof(fx.tag));
@@ -726,7 +644,7 @@ static void *race(void *arg)
  * uncommitted active run; finish the owner's transaction with `end`. */
 static resp_t race_against(tenant_t *t, int64_t *ids, const char *end, int64_t *held)
 {
-	racer_t x = {t, ids, {0, NULL}};
+	racer_t x = {.t = t, .ids = ids};
 	PGconn *super = itest_super_pg();
 	pthread_t th;
 	bool waiting = false;
